@@ -1,0 +1,1 @@
+"""Importers: readers for formats people already have, turning them into hearth events."""
