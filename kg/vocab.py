@@ -82,6 +82,12 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     title start end phrase meaning retracts reason inArea onFloor currentState since isHome
     stateOf stateSeq recordedAt name command target deviceClass householdId meaning rule
     location isRetracted retractedBy ontologyDigest
+    Concept ActivityKind GoalKind Need Signal ObjectKind AreaKind Affordance Quality TimeOfDay
+    DayType ActionKind HunchKind ActivityInferred HunchRaised
+    ofKind signalledBy servesGoal needs affords uses typicalTime typicalDay typicalArea
+    oftenFollowedBy hasPart broader relatedTo hasAspect oppositeOf achievedBy deviceType
+    eventType objectKind areaKind forProperty hasCondition offersAction
+    direction keyword startsAt endsAt typicalMinutes windowMinutes minSignals explanationTemplate
 """)
 
 SOSA = Vocabulary("sosa", "http://www.w3.org/ns/sosa/", """
@@ -114,8 +120,12 @@ PROV = Vocabulary("prov", "http://www.w3.org/ns/prov#", """
 """)
 
 SCHEMA = Vocabulary("schema", "https://schema.org/", """
-    Place Accommodation Room House Action Person Event name description startDate endDate
+    Place Accommodation Residence Room House Action Person Event name description startDate endDate
     location containedInPlace agent object result actionStatus
+""")
+
+SKOS = Vocabulary("skos", "http://www.w3.org/2004/02/skos/core#", """
+    Concept prefLabel altLabel definition related broader narrower
 """)
 
 RDF = Vocabulary("rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "type Property langString first rest nil JSON")
@@ -139,8 +149,13 @@ DCTERMS = Vocabulary("dcterms", "http://purl.org/dc/terms/", "title description 
 # Properties observed by sensors are open-ended (Home Assistant attributes, sensor kinds).
 PROP = OpenNamespace("hprop", "https://w3id.org/hearth/property/")
 
-VOCABULARIES = (HEARTH, SOSA, SSN, SAREF, TIME, PROV, SCHEMA, RDF, RDFS, OWL, XSD, SH, DCTERMS)
+# Commonsense knowledge about household life (ontologies/commonsense.ttl): open-ended individuals.
+CS = OpenNamespace("cs", "https://w3id.org/hearth/commonsense#")
+
+VOCABULARIES = (HEARTH, SOSA, SSN, SAREF, TIME, PROV, SCHEMA, SKOS, RDF, RDFS, OWL, XSD, SH,
+                DCTERMS)
 
 # Prefixes every household query may use without declaring them.
 PREFIXES: dict[str, str] = {v.prefix: v.base for v in VOCABULARIES}
 PREFIXES[PROP.prefix] = PROP.base
+PREFIXES[CS.prefix] = CS.base

@@ -1,0 +1,157 @@
+"""The reasoner as an ordered pipeline of named components.
+
+Each component reads the household (its graph, state and the events just appended) and returns
+new events (conclusions: inferred facts, activities, hunches, suggestions …); it never writes the
+graph itself. The pipeline appends what the components return, which may in turn wake other
+components, until nothing new comes out (a fixpoint, with a depth limit against loops).
+
+    pipeline = Pipeline.from_names(["rules", "hunches"], config={"hunches": {...}})
+    pipeline.attach(household)        # runs after every append from now on
+
+Components are made by factories registered by name (``register_component``); an unknown name
+is an error that lists the known ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from kg.errors import HearthError
+from kg.events import Event
+from kg.household import Household
+from kg.log import Appended
+
+log = logging.getLogger("hearth.reasoner")
+
+
+class ReasonerError(HearthError, RuntimeError):
+    """A reasoner component is misconfigured or failed."""
+
+
+@runtime_checkable
+class Component(Protocol):
+    """A pipeline step. ``consumes``: the event types that wake it (empty: every event);
+    ``produces``: the event types it may return (declared, so a pipeline can be checked)."""
+
+    name: str
+    consumes: tuple[type[Event], ...]
+    produces: tuple[type[Event], ...]
+
+    def process(self, home: Household, appended: Sequence[Appended]) -> list[Event]:
+        """New events concluded from the appended ones (each with ``derived_from`` set)."""
+
+
+FACTORIES: dict[str, Callable[..., Component]] = {}
+
+
+def register_component(name: str):
+    """Registers a component factory under a name: ``@register_component("rules")``."""
+    def wrap(factory):
+        if name in FACTORIES and FACTORIES[name] is not factory:
+            raise ReasonerError(f"a component named {name!r} is already registered")
+        FACTORIES[name] = factory
+        return factory
+    return wrap
+
+
+def make_component(name: str, **config: Any) -> Component:
+    try:
+        factory = FACTORIES[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, FACTORIES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ReasonerError(f"no component factory {name!r}.{hint} Available: "
+                            f"{', '.join(sorted(FACTORIES)) or 'none'}") from None
+    return factory(**config)
+
+
+@dataclass
+class Pipeline:
+    components: list[Component] = field(default_factory=list)
+    max_depth: int = 8
+
+    @classmethod
+    def from_names(cls, names: Iterable[str], *, config: dict[str, dict] | None = None
+                   ) -> "Pipeline":
+        config = config or {}
+        return cls([make_component(n, **config.get(n, {})) for n in names])
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.components]
+
+    def get(self, name: str) -> Component:
+        for c in self.components:
+            if c.name == name:
+                return c
+        raise ReasonerError(f"no component {name!r} in this pipeline: {', '.join(self.names)}")
+
+    def add(self, component: Component, *, before: str | None = None,
+            after: str | None = None) -> None:
+        if component.name in self.names:
+            raise ReasonerError(f"the pipeline already has a component {component.name!r}")
+        if before is not None:
+            self.components.insert(self.names.index(self.get(before).name), component)
+        elif after is not None:
+            self.components.insert(self.names.index(self.get(after).name) + 1, component)
+        else:
+            self.components.append(component)
+
+    def remove(self, name: str) -> Component:
+        component = self.get(name)
+        self.components.remove(component)
+        return component
+
+    def attach(self, home: Household) -> "Pipeline":
+        """Runs the pipeline after every append to ``home`` from now on."""
+        runner = _Runner(self, home)
+        home.log.subscribe(runner)
+        return self
+
+    def run(self, home: Household, appended: Sequence[Appended]) -> list[Appended]:
+        """Runs the components over some appended events to a fixpoint; returns what it added."""
+        return _Runner(self, home).drain(list(appended))
+
+
+class _Runner:
+    """Turns log notifications into pipeline runs, without re-entering itself."""
+
+    def __init__(self, pipeline: Pipeline, home: Household):
+        self.pipeline = pipeline
+        self.home = home
+        self.busy = False
+
+    def __call__(self, appended: list[Appended]) -> None:
+        if self.busy:
+            return  # our own conclusions: drain() below already handles them
+        self.drain(appended)
+
+    def drain(self, appended: list[Appended]) -> list[Appended]:
+        self.busy = True
+        added: list[Appended] = []
+        try:
+            batch = appended
+            for _ in range(self.pipeline.max_depth):
+                if not batch:
+                    break
+                new: list[Appended] = []
+                for component in self.pipeline.components:
+                    wanted = [a for a in batch if not component.consumes
+                              or isinstance(a.event, component.consumes)]
+                    if not wanted:
+                        continue
+                    events = component.process(self.home, wanted)
+                    if events:
+                        new.extend(self.home.log.append_many(events))
+                added.extend(new)
+                batch = new
+            else:
+                log.warning("reasoner pipeline stopped after %d rounds: components keep "
+                            "concluding new events", self.pipeline.max_depth)
+        finally:
+            self.busy = False
+        return added
