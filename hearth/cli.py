@@ -316,5 +316,37 @@ def rebuild(household: str = HouseholdOption,
         _fail(err)
 
 
+# -- evaluations: each lives beside its component and takes its own options -------------------
+_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _eval(module: str, ctx: typer.Context) -> None:
+    import importlib
+    try:
+        main_fn = importlib.import_module(module).main
+    except ModuleNotFoundError as err:
+        _fail(HearthError(f"this evaluation is not available: {err}"))
+    code = main_fn(list(ctx.args))
+    raise typer.Exit(code or 0)
+
+
+@eval_app.command("activities", context_settings=_PASSTHROUGH)
+def eval_activities(ctx: typer.Context):
+    """Activity recognition on binary-sensor logs (--format kasteren --train DIR --test DIR)."""
+    _eval("reasoner.eval_activities", ctx)
+
+
+@eval_app.command("intents", context_settings=_PASSTHROUGH)
+def eval_intents(ctx: typer.Context):
+    """Few-shot intents and out-of-scope rejection (--format hwu64|clinc150|slurp …)."""
+    _eval("reasoner.eval_intents", ctx)
+
+
+@eval_app.command("carryover", context_settings=_PASSTHROUGH)
+def eval_carryover(ctx: typer.Context):
+    """Cross-skill slot carryover on Schema-Guided Dialogue (--data DIR --split dev)."""
+    _eval("reasoner.eval_carryover", ctx)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

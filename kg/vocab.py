@@ -88,6 +88,8 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     oftenFollowedBy hasPart broader relatedTo hasAspect oppositeOf achievedBy deviceType
     eventType objectKind areaKind forProperty hasCondition offersAction
     direction keyword startsAt endsAt typicalMinutes windowMinutes minSignals explanationTemplate
+    Attribution Contribution attributionOf contribution method exactValues baseScore score
+    errorEstimate featureName featureLabel featureValue shapleyValue standardError rank
 """)
 
 SOSA = Vocabulary("sosa", "http://www.w3.org/ns/sosa/", """
