@@ -23,6 +23,11 @@ eval_app = typer.Typer(no_args_is_help=True, help="Evaluate hearth on data sets 
 app.add_typer(household_app, name="household")
 app.add_typer(eval_app, name="eval")
 
+from .server import serve_app, token_app  # noqa: E402  (sub-commands defined beside the server)
+
+app.add_typer(serve_app, name="serve")
+app.add_typer(token_app, name="token")
+
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 

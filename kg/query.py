@@ -324,9 +324,22 @@ def results_json(result: "SelectResult | bool | list[Triple]") -> str:
     raise QueryError("CONSTRUCT and DESCRIBE results are RDF: serialize them as Turtle or N-Triples")
 
 
+def keywords(sparql: str) -> set[str]:
+    """The keywords of a SPARQL text (upper-cased), outside strings, IRIs and comments."""
+    return {tok for _, _, tok in _scan(sparql) if tok[0].isalpha()}
+
+
+def query_form(sparql: str) -> str | None:
+    """SELECT, ASK, CONSTRUCT or DESCRIBE: the query's form, read past prefixes and comments."""
+    for _, _, tok in _scan(sparql):
+        if tok in _FORMS:
+            return tok
+    return None
+
+
 def is_update(sparql: str) -> bool:
     """Whether a SPARQL text is an update (so a query endpoint can refuse it)."""
-    words = {tok for _, _, tok in _scan(sparql)}
+    words = keywords(sparql)
     forms = words & set(_FORMS)
     updates = words & {"INSERT", "DELETE", "LOAD", "CLEAR", "DROP", "CREATE", "ADD", "MOVE", "COPY"}
     return bool(updates) and not forms

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -118,12 +119,20 @@ class Pipeline:
 
 
 class _Runner:
-    """Turns log notifications into pipeline runs, without re-entering itself."""
+    """Turns log notifications into pipeline runs, without re-entering itself.
+
+    Appends from several threads are each drained in their own thread; the conclusions a drain
+    appends come back to the listener in the same thread, which skips them (drain handles them).
+    """
 
     def __init__(self, pipeline: Pipeline, home: Household):
         self.pipeline = pipeline
         self.home = home
-        self.busy = False
+        self._local = threading.local()
+
+    @property
+    def busy(self) -> bool:
+        return getattr(self._local, "busy", False)
 
     def __call__(self, appended: list[Appended]) -> None:
         if self.busy:
@@ -131,7 +140,7 @@ class _Runner:
         self.drain(appended)
 
     def drain(self, appended: list[Appended]) -> list[Appended]:
-        self.busy = True
+        self._local.busy = True
         added: list[Appended] = []
         try:
             batch = appended
@@ -153,5 +162,5 @@ class _Runner:
                 log.warning("reasoner pipeline stopped after %d rounds: components keep "
                             "concluding new events", self.pipeline.max_depth)
         finally:
-            self.busy = False
+            self._local.busy = False
         return added
