@@ -21,16 +21,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from kg.errors import HearthError
 from kg.events import Event
 from kg.household import Household
 from kg.log import Appended
 
+from .errors import ReasonerError
+
+__all__ = ["Component", "Pipeline", "ReasonerError", "make_component", "register_component"]
+
 log = logging.getLogger("hearth.reasoner")
-
-
-class ReasonerError(HearthError, RuntimeError):
-    """A reasoner component is misconfigured or failed."""
 
 
 @runtime_checkable
