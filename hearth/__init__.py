@@ -8,7 +8,8 @@
 
 from kg.errors import HearthError
 from kg.events import Event
-from kg.household import Hearth, Household
 
-__all__ = ["Hearth", "Household", "Event", "HearthError"]
+from .household import Hearth, Heard, Household
+
+__all__ = ["Hearth", "Household", "Heard", "Event", "HearthError"]
 __version__ = "0.1.0"

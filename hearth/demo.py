@@ -8,10 +8,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 
-from kg.household import Hearth
 from kg.ingest import parse_lines
+from reasoner.annotations import annotations, timeline_items
 
-from .timeline import print_timeline
+from .household import Hearth
+from .timeline import describe, print_timeline
 
 DEMO_DAY = Path(__file__).with_name("data") / "demo_day.jsonl"
 HOUSEHOLD = "rivera"
@@ -35,7 +36,9 @@ def run_demo(console: Console, household_dir: Path | None = None) -> Path:
     console.print(Panel.fit(
         f"[bold]A day in the Riveras' home[/]\n{len(appended)} events replayed into the embedded "
         f"store at {root}", border_style="cyan"))
-    print_timeline(console, home.events(), home.state)
+    notes = annotations(home, describe=describe)
+    print_timeline(console, timeline_items(home), home.state,
+                   annotate=lambda seq, event: notes.get(seq, []))
 
     state = home.state
     lights_on = [d.name for d in state.devices.values()

@@ -11,8 +11,17 @@ from rich.text import Text
 from kg import events as E
 from kg.projection import HouseholdState
 
-# Other packages add sentences for their event types here (type → function(event, state)).
+# Sentences for event types beyond kg's own (type → function(event, state)).
 DESCRIBERS: dict[type, Callable[[E.Event, HouseholdState], str]] = {}
+
+
+def _reasoner_describers() -> None:
+    from reasoner.annotations import DESCRIBERS as REASONER
+    for cls, fn in REASONER.items():
+        DESCRIBERS.setdefault(cls, fn)
+
+
+_reasoner_describers()
 
 _STATE_WORDS = {("on",): "turned on", ("off",): "turned off", ("locked",): "locked",
                 ("unlocked",): "unlocked", ("open",): "opened", ("closed",): "closed",

@@ -184,7 +184,7 @@ class Event:
     def _from_rdf(cls, ev, props, quads, ids) -> "Event":
         kwargs: dict[str, Any] = {
             "time": to_python(props[PROV.generatedAtTime][0]),
-            "by": _agent_ref(props[PROV.wasAttributedTo][0], ids),
+            "by": agent_ref(props[PROV.wasAttributedTo][0], ids),
             "derived_from": tuple(props.get(PROV.wasDerivedFrom, ())),
         }
         for fd in dataclasses.fields(cls):
@@ -196,7 +196,7 @@ class Event:
         return cls(**kwargs)
 
 
-def _agent_ref(term: NamedNode, ids: HouseholdIRIs) -> str:
+def agent_ref(term: NamedNode, ids: HouseholdIRIs) -> str:
     value = term.value
     for kind in ("person", "device", "component"):
         head = f"{ids.base}{kind}:"
@@ -476,7 +476,7 @@ class SensorObserved(Event):
         from urllib.parse import unquote
         sensor = obs[SOSA.madeBySensor].value
         return cls(time=to_python(props[PROV.generatedAtTime][0]),
-                   by=_agent_ref(props[PROV.wasAttributedTo][0], ids),
+                   by=agent_ref(props[PROV.wasAttributedTo][0], ids),
                    sensor=unquote(sensor[len(ids.base + "device:"):]),
                    property=obs[SOSA.observedProperty].value[len(PROP.base):],
                    value=to_python(obs[SOSA.hasSimpleResult]),
@@ -593,7 +593,7 @@ class FactsAsserted(Event):
     @classmethod
     def _from_rdf(cls, ev, props, quads, ids):
         return cls(time=to_python(props[PROV.generatedAtTime][0]),
-                   by=_agent_ref(props[PROV.wasAttributedTo][0], ids), rdf=_facts_text(ev, quads))
+                   by=agent_ref(props[PROV.wasAttributedTo][0], ids), rdf=_facts_text(ev, quads))
 
 
 _META = {HEARTH.seq, PROV.generatedAtTime, HEARTH.recordedAt, PROV.wasAttributedTo,
@@ -647,7 +647,7 @@ class FactInferred(Event):
     @classmethod
     def _from_rdf(cls, ev, props, quads, ids):
         return cls(time=to_python(props[PROV.generatedAtTime][0]),
-                   by=_agent_ref(props[PROV.wasAttributedTo][0], ids),
+                   by=agent_ref(props[PROV.wasAttributedTo][0], ids),
                    derived_from=tuple(props.get(PROV.wasDerivedFrom, ())),
                    rdf=_facts_text(ev, quads),
                    rule=props[HEARTH.rule][0].value if HEARTH.rule in props else None)

@@ -223,6 +223,8 @@ class Hearth:
     ``Hearth.open(path)`` keeps each household in ``path/households/<id>/`` (an Oxigraph store).
     """
 
+    household_class: type[Household] = Household  # the facade in hearth/ swaps in its own
+
     def __init__(self, *, root: Path | None, remote: Mapping[str, Store] | None = None):
         self.root = root
         self._remote = dict(remote) if remote is not None else None
@@ -305,7 +307,7 @@ class Hearth:
         if household_id in self._open:
             return self._open[household_id]
         store = self._store_for(household_id, create=False)
-        home = Household(household_id, store)
+        home = self.household_class(household_id, store)
         if home.head == 0:
             raise self._unknown(household_id)
         self._open[household_id] = home
@@ -322,7 +324,7 @@ class Hearth:
             time or dt.datetime.now(dt.timezone.utc))
         store = self._store_for(household_id, create=True)
         try:
-            home = Household(household_id, store)
+            home = self.household_class(household_id, store)
             if home.head:
                 raise HouseholdExistsError(f"household {household_id!r} already has events")
             home.append(E.HouseholdCreated(time=when, name=name or household_id))

@@ -90,6 +90,8 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     direction keyword startsAt endsAt typicalMinutes windowMinutes minSignals explanationTemplate
     Attribution Contribution attributionOf contribution method exactValues baseScore score
     errorEstimate featureName featureLabel featureValue shapleyValue standardError rank
+    SuggestionMade activity confidence pattern suggestionKind expected actual hunchKind optsInTo
+    AutomaticHunches
 """)
 
 SOSA = Vocabulary("sosa", "http://www.w3.org/ns/sosa/", """

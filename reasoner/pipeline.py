@@ -27,7 +27,8 @@ from kg.log import Appended
 
 from .errors import ReasonerError
 
-__all__ = ["Component", "Pipeline", "ReasonerError", "make_component", "register_component"]
+__all__ = ["Component", "Pipeline", "ReasonerError", "make_component", "populate_registry",
+           "register_component"]
 
 log = logging.getLogger("hearth.reasoner")
 
@@ -47,6 +48,23 @@ class Component(Protocol):
 
 FACTORIES: dict[str, Callable[..., Component]] = {}
 
+# The modules whose components ship with hearth; populate_registry() imports them (explicitly,
+# once, rather than as a side effect of importing the package).
+BUILTIN_MODULES = ("reasoner.rules", "reasoner.patterns", "reasoner.hunches",
+                   "reasoner.understanding")
+
+
+def populate_registry() -> dict[str, Callable[..., Component]]:
+    """Registers the built-in components; returns the registry."""
+    import importlib
+    for module in BUILTIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+    return FACTORIES
+
 
 def register_component(name: str):
     """Registers a component factory under a name: ``@register_component("rules")``."""
@@ -59,6 +77,8 @@ def register_component(name: str):
 
 
 def make_component(name: str, **config: Any) -> Component:
+    if name not in FACTORIES:
+        populate_registry()
     try:
         factory = FACTORIES[name]
     except KeyError:

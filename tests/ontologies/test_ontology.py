@@ -43,7 +43,7 @@ HOUSEHOLD_TTL = Path(__file__).resolve().parents[1] / "fixtures" / "ontologies" 
 
 # Namespaces whose terms need no declaration of ours.
 BUILTIN = (str(RDF), str(RDFS), str(OWL), "http://www.w3.org/2001/XMLSchema#")
-DECLARATION_TYPES = {OWL.Class, OWL.ObjectProperty, OWL.DatatypeProperty}
+DECLARATION_TYPES = {OWL.Class, OWL.ObjectProperty, OWL.DatatypeProperty, OWL.NamedIndividual}
 PREFIXES = f"""
 PREFIX hearth: <{H}>
 PREFIX cs: <{CS}>

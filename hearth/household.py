@@ -1,0 +1,160 @@
+"""The Python API for assistant builders: a hearth of households that reason as events arrive.
+
+>>> from hearth import Hearth
+>>> hearth = Hearth.in_memory()
+>>> home = hearth.create_household("smiths", name="The Smiths", time="2026-11-21T06:00:00-08:00")
+>>> _ = home.append({"type": "DeviceAdded", "time": "2026-11-21T06:00:00-08:00",
+...                  "device": "light.porch", "name": "Porch Light", "kind": "light",
+...                  "area": "porch"})
+>>> _ = home.observe("light.porch", "on", time="2026-11-21T19:05:00-08:00")
+>>> home.state.device_state("light.porch")
+'on'
+>>> {"rules", "patterns", "hunches"} <= set(home.pipeline.names)
+True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyoxigraph import NamedNode, Triple
+
+from kg import events as E
+from kg import household as kg_household
+from kg.errors import EventError
+from kg.log import Appended
+from kg.terms import parse_datetime
+from reasoner.pipeline import FACTORIES, Pipeline, populate_registry
+
+DEFAULT_COMPONENTS = ("understanding", "rules", "patterns", "hunches")
+
+
+def _when(time: str | dt.datetime | None) -> dt.datetime:
+    if time is None:
+        return dt.datetime.now(dt.timezone.utc)
+    return parse_datetime(time) if isinstance(time, str) else time
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What came of an utterance: the event itself and every conclusion drawn from it."""
+
+    utterance: Appended
+    conclusions: list[Appended] = field(default_factory=list)
+
+    def of_type(self, cls: type[E.Event]) -> list[Appended]:
+        return [a for a in self.conclusions if isinstance(a.event, cls)]
+
+
+@dataclass(frozen=True)
+class ConclusionExplanation:
+    """Why a conclusion was drawn: the sentence, the component and rule or pattern, and the events
+    it came from (each with its own explanation when it is itself a conclusion)."""
+
+    seq: int
+    event: E.Event
+    sentence: str
+    by: str
+    evidence: list["ConclusionExplanation | Appended"]
+
+    def text(self, indent: int = 0) -> str:
+        lines = [" " * indent + self.sentence]
+        for item in self.evidence:
+            if isinstance(item, ConclusionExplanation):
+                lines.append(item.text(indent + 2))
+            else:
+                lines.append(" " * (indent + 2) + f"#{item.seq} {item.event.type_name()} "
+                             f"at {item.event.time:%H:%M}")
+        return "\n".join(lines)
+
+
+class Household(kg_household.Household):
+    """A household whose reasoner runs after every append (``household.pipeline``)."""
+
+    def __init__(self, household_id: str, store, *,
+                 components: Sequence[str] = DEFAULT_COMPONENTS):
+        super().__init__(household_id, store)
+        populate_registry()
+        self.pipeline = Pipeline.from_names([n for n in components if n in FACTORIES])
+        self.pipeline.attach(self)
+
+    # -- inputs ------------------------------------------------------------------------------
+    def observe(self, device: str, value: Any, *, attribute: str | None = None,
+                property: str | None = None, unit: str | None = None,
+                time: str | dt.datetime | None = None, by: str | None = None) -> Appended:
+        """Records what a device or sensor reports: a sensor reading when ``property`` is given
+        (``observe("t1", 21.5, property="temperature", unit="Cel")``), otherwise a change of the
+        device's state or of one ``attribute`` (``observe("light.kitchen", "on")``)."""
+        when = _when(time)
+        if property is not None:
+            if attribute is not None:
+                raise EventError("give either property= (a sensor reading) or attribute= "
+                                 "(a device's state), not both", field="attribute")
+            event: E.Event = E.SensorObserved(time=when, by=by, sensor=device,
+                                              property=property, value=value, unit=unit)
+        else:
+            event = E.DeviceStateChanged(time=when, by=by, device=device, value=value,
+                                         attribute=attribute or "state")
+        return self.append(event)
+
+    def hear(self, text: str, *, speaker: str | None = None, device: str | None = None,
+             session: str | None = None, time: str | dt.datetime | None = None) -> Heard:
+        """Records an utterance and returns it with the conclusions the reasoner drew."""
+        before = self.head
+        appended = self.append(E.UtteranceHeard(time=_when(time), text=text, speaker=speaker,
+                                                device=device, session=session))
+        return Heard(appended, self._conclusions_since(before + 1))
+
+    def _conclusions_since(self, first: int) -> list[Appended]:
+        out = []
+        for seq, event in self.events(start=first + 1):
+            if event.derived_from:
+                out.append(Appended(seq, self.ids.event(seq), event))
+        return out
+
+    # -- conclusions and why ---------------------------------------------------------------
+    def conclusions(self, *, start: int = 1,
+                    types: Sequence[type[E.Event]] | None = None) -> list[Appended]:
+        """Every conclusion still standing (not retracted), in log order."""
+        retracted = self.state.retracted
+        items = self.events(start=start, types=types) if types else self.events(start=start)
+        return [Appended(seq, self.ids.event(seq), e) for seq, e in items
+                if e.derived_from and self.ids.event(seq) not in retracted]
+
+    def explain(self, conclusion: int | NamedNode | Appended | Triple | tuple):
+        """Why the engine concluded something: an inferred triple gives every derivation down to
+        the input events (``reasoner.rules.explain``); a conclusion event (its sequence number,
+        IRI or the ``Appended`` returned by ``append``) gives the sentence, the rule or pattern,
+        and its evidence, recursively."""
+        if isinstance(conclusion, (Triple, tuple)):
+            from reasoner.rules import explain
+            return explain(self, conclusion)
+        seq = (conclusion.seq if isinstance(conclusion, Appended) else conclusion
+               if isinstance(conclusion, int) else self.ids.seq_of(conclusion))
+        return self._explain_event(seq, set())
+
+    def _explain_event(self, seq: int, seen: set[int]) -> ConclusionExplanation:
+        from reasoner.annotations import explain_event
+        from .timeline import describe
+        seen.add(seq)
+        event = self.event(seq)
+        line = explain_event(self, event, describe) if event.derived_from else None
+        sentence = describe(event, self.state) + (f" {line}" if line else "")
+        evidence: list = []
+        for ref in event.derived_from:
+            s = self.ids.seq_of(ref)
+            if s in seen:
+                continue
+            source = self.event(s)
+            evidence.append(self._explain_event(s, seen) if source.derived_from
+                            else Appended(s, ref, source))
+        return ConclusionExplanation(seq, event, sentence, event.agent(), evidence)
+
+
+class Hearth(kg_household.Hearth):
+    """Households with the reasoner attached (see ``kg.household.Hearth`` for the stores)."""
+
+    household_class = Household

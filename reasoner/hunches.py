@@ -1,0 +1,414 @@
+"""Hunches: routine anomalies, learned from the household's own history, offered to a person.
+
+**The baseline.** For every device that is switched on and off (lights, switches, fans, the
+television, media players), ``Baseline`` counts the minutes it spent in each state by time of
+day (the parts of the day of commonsense.ttl: early morning, morning, … night) and by whether
+anyone was home: ``P(on | device, part of day, anyone home)``. It is smoothed with a prior worth
+two hours (a light is on 10% of the time at night or when nobody is home, 40% otherwise), so a
+new household starts from common sense and its own habits take over as days pass. The episode
+going on now is not counted until it ends (a light left on does not make itself usual).
+
+**The hunch kinds** come from commonsense.ttl (``hearth:HunchKind``): each names its conditions
+(signals that must hold together), its typical time, how long the conditions must have held
+(``hearth:windowMinutes``), the action to offer and the sentence to say. The kinds whose
+conditions are a device being on (a light, the television, a fan), nobody moving in its room
+(its area's motion sensors have seen nobody for the window) or nobody being home are evaluated
+here: cs:LightLeftOnInEmptyRoomAtNight, cs:LightsOnWhileNobodyHome, cs:TelevisionOnInEmptyRoom,
+cs:FanOnWhileAway.
+
+**The score** is ``1 - P(actual state)`` under the baseline, for the context now. When the
+conditions hold and the score reaches the threshold (0.75 by default), a ``HunchRaised`` event
+carries the device, the expected and actual state, the score, the sentence, the action to offer,
+and its evidence (``derived_from``: the event that turned the device on, and the last motion or
+departure that makes the room or home empty). A hunch is raised once per episode.
+
+**Acting.** Where the household opted in (a ``FactsAsserted`` of ``<household> hearth:optsInTo
+hearth:AutomaticHunches``, or of a single hunch kind such as cs:LightsOnWhileNobodyHome), the
+component follows each hunch with a ``CommandIssued`` derived from it; otherwise it only offers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import weakref
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pyoxigraph import NamedNode
+
+from kg import events as E
+from kg.errors import EventError
+from kg.events import f, register_event_type
+from kg.household import Household
+from kg.log import Appended
+from kg.vocab import HEARTH, HEARTH_NS
+
+from .patterns import withdraw_conclusions
+from .pipeline import register_component
+from .signals import CS, Knowledge, Step, Timeline
+
+AGENT = "component:hunches"
+HUNCH_RAISED = NamedNode(HEARTH_NS + "HunchRaised")
+P_EXPECTED = NamedNode(HEARTH_NS + "expected")
+P_ACTUAL = NamedNode(HEARTH_NS + "actual")
+P_SCORE = NamedNode(HEARTH_NS + "score")
+P_HUNCH_KIND = NamedNode(HEARTH_NS + "hunchKind")
+OPTS_IN_TO = NamedNode(HEARTH_NS + "optsInTo")
+AUTOMATIC_HUNCHES = NamedNode(HEARTH_NS + "AutomaticHunches")
+
+# the kinds of device whose on/off habits are learned
+TRACKED_KINDS = {"light", "switch", "fan", "tv", "media_player", "speaker", "appliance"}
+ON_WORDS = {"on", "playing", "paused", "heat", "cool", "open", "cleaning"}
+DEVICE_CONDITIONS = {CS + "LightTurnedOn", CS + "TelevisionTurnedOn", CS + "FanTurnedOn"}
+ROOM_EMPTY = CS + "NoMotionInRoom"
+NOBODY_HOME = CS + "NobodyHome"
+
+__all__ = ["HunchRaised", "Baseline", "HunchesComponent", "opt_in"]
+
+
+@register_event_type
+@dataclass(frozen=True, kw_only=True)
+class HunchRaised(E.Event):
+    """A hunch about a device: it is ``actual`` where the household's habits say ``expected``;
+    ``score`` (0–1) says how unusual that is, ``suggestion`` what to tell a person, ``action``
+    the command to offer (or run, where the household opted in), ``kind`` the hunch kind."""
+
+    device: str = f("device", HEARTH.device)
+    expected: Any = f("value", P_EXPECTED)
+    actual: Any = f("value", P_ACTUAL)
+    score: float = f("number", P_SCORE)
+    suggestion: str = f("text", HEARTH.text)
+    action: str | None = f("text", HEARTH.command, required=False)
+    kind: str | None = f("iri", P_HUNCH_KIND, required=False)
+    since: dt.datetime | None = f("time", HEARTH.since, required=False)
+    rdf_type: ClassVar = HUNCH_RAISED
+    is_conclusion: ClassVar = True
+
+    def default_by(self) -> str:
+        return AGENT
+
+    def check(self) -> None:
+        if not self.derived_from:
+            raise EventError("a hunch needs derived_from: its evidence", field="derived_from")
+        if not 0 <= self.score <= 1:
+            raise EventError("HunchRaised.score must be between 0 and 1", field="score")
+
+
+
+
+def is_on(value) -> bool:
+    return str(value).lower() in ON_WORDS
+
+
+# ---------------------------------------------------------------------------------------------
+# The baseline
+
+
+@dataclass
+class Estimate:
+    """P(on) for a device in a context, and what it rests on (for explanations)."""
+
+    p_on: float
+    minutes_on: float
+    minutes: float
+    prior_on: float
+
+    @property
+    def expected(self) -> str:
+        return "on" if self.p_on >= 0.5 else "off"
+
+    def describe(self) -> str:
+        if self.minutes < 60:
+            return (f"no habit learned yet for this time ({self.minutes:.0f} min seen); "
+                    f"common sense says it is on {self.prior_on:.0%} of the time")
+        return (f"on {self.minutes_on / self.minutes:.0%} of {self.minutes / 60:.1f} h seen at "
+                "this time of day")
+
+
+@dataclass
+class Baseline:
+    """Minutes in each state, by (device, part of day, anyone home); evening off times."""
+
+    knowledge: Knowledge
+    prior_weight: float = 120.0
+    minutes: dict[tuple[str, str, bool], Counter] = field(default_factory=dict)
+    off_times: dict[str, list[float]] = field(default_factory=dict)
+    _open: dict[str, tuple[str, dt.datetime, bool]] = field(default_factory=dict)
+
+    def prior_on(self, part: str | None, anyone_home: bool) -> float:
+        return 0.1 if (part == CS + "Night" or not anyone_home) else 0.4
+
+    def estimate(self, device: str, part: str | None, anyone_home: bool) -> Estimate:
+        counts = self.minutes.get((device, part, anyone_home), Counter())
+        on = sum(m for s, m in counts.items() if is_on(s))
+        total = sum(counts.values())
+        prior = self.prior_on(part, anyone_home)
+        p = (on + self.prior_weight * prior) / (total + self.prior_weight)
+        return Estimate(p, on, total, prior)
+
+    def usual_off_time(self, device: str) -> dt.time | None:
+        """The median clock time the device is switched off in the evening or night."""
+        times = self.off_times.get(device, [])
+        if len(times) < 2:
+            return None
+        m = statistics.median(times) % (24 * 60)
+        return dt.time(int(m // 60), int(m % 60))
+
+    # -- learning from events ----------------------------------------------------------------
+    def state_changed(self, device: str, value, when: dt.datetime, anyone_home: bool) -> None:
+        self._close(device, when)
+        self._open[device] = (str(value).lower(), when, anyone_home)
+        if not is_on(value) and (when.hour >= 18 or when.hour < 5):
+            minutes = when.hour * 60 + when.minute + (24 * 60 if when.hour < 12 else 0)
+            self.off_times.setdefault(device, []).append(minutes)
+
+    def presence_changed(self, when: dt.datetime, anyone_home: bool) -> None:
+        for device, (state, since, home) in list(self._open.items()):
+            if home != anyone_home:
+                self._close(device, when)
+                self._open[device] = (state, when, anyone_home)
+
+    def _close(self, device: str, until: dt.datetime) -> None:
+        opened = self._open.pop(device, None)
+        if opened is None:
+            return
+        state, since, anyone_home = opened
+        t = since
+        while t < until:  # split at the parts of the day
+            local = t.timetz().replace(tzinfo=None)
+            part = self.knowledge.part_of_day(local)
+            end = self._part_end(t, part)
+            chunk_end = min(until, end)
+            key = (device, part, anyone_home)
+            self.minutes.setdefault(key, Counter())[state] += (chunk_end - t).total_seconds() / 60
+            t = chunk_end
+
+    def _part_end(self, t: dt.datetime, part: str | None) -> dt.datetime:
+        span = self.knowledge.times_of_day.get(part) if part else None
+        if span is None:
+            return t + dt.timedelta(hours=1)
+        end = t.replace(hour=span[1].hour, minute=span[1].minute, second=0, microsecond=0)
+        while end <= t:
+            end += dt.timedelta(days=1)
+        return end
+
+
+# ---------------------------------------------------------------------------------------------
+# The component
+
+
+@dataclass
+class _Household:
+    timeline: Timeline
+    baseline: Baseline
+    raised: set[tuple] = field(default_factory=set)
+    nobody_since: tuple[dt.datetime, NamedNode] | None = None
+
+
+class HunchesComponent:
+    """The ``hunches`` pipeline component (see the module docstring)."""
+
+    name = "hunches"
+    consumes: tuple = ()
+    produces = (HunchRaised, E.CommandIssued, E.EventRetracted)
+
+    def __init__(self, *, threshold: float = 0.75, prior_weight: float = 120.0):
+        self.threshold = threshold
+        self.prior_weight = prior_weight
+        self._homes: "weakref.WeakKeyDictionary[Household, _Household]" = \
+            weakref.WeakKeyDictionary()
+
+    def process(self, home: Household, appended: Sequence[Appended]) -> list[E.Event]:
+        batch = sorted(appended, key=lambda a: a.seq)
+        if not batch:
+            return []
+        h = self._homes.get(home)
+        if h is None:  # learn from the history, raise nothing about the past
+            h = self._start(home, batch[0].seq)
+        out: list[E.Event] = []
+        for a in batch:
+            if a.seq <= h.timeline.seq:
+                continue
+            for step in h.timeline.catch_up(a.seq):
+                self._learn(h, step)
+            if isinstance(a.event, HunchRaised):
+                h.timeline.advance(a.seq, a.iri, a.event)
+                out.extend(self._act(home, a))
+                continue
+            if isinstance(a.event, E.EventRetracted):
+                out.extend(withdraw_conclusions(home, a.event.retracts, (HUNCH_RAISED,),
+                                                by=AGENT, when=a.event.time))
+                if home.event(home.ids.seq_of(a.event.retracts)).changes_state:
+                    h = self._start(home, a.seq + 1, raised=h.raised)
+                    continue
+            step = h.timeline.advance(a.seq, a.iri, a.event)
+            self._learn(h, step)
+            out.extend(self._check(home, h, a.event.time))
+        return out
+
+    def _start(self, home: Household, before: int, raised: set | None = None) -> _Household:
+        timeline = Timeline(home)
+        h = _Household(timeline, Baseline(timeline.knowledge, self.prior_weight),
+                       raised if raised is not None else set())
+        past = timeline.history(before, recent=dt.timedelta(hours=1),
+                                properties=("motion", "occupancy", "presence"))
+        for step in timeline.catch_up(before, only=past):
+            self._learn(h, step)
+        self._homes[home] = h
+        return h
+
+    def baseline(self, home: Household) -> Baseline | None:
+        """What the component has learned of a household (None before it has met it)."""
+        h = self._homes.get(home)
+        return h.baseline if h else None
+
+    def _learn(self, h: _Household, step: Step) -> None:
+        ev = step.event
+        state = h.timeline.state
+        anyone = bool(state.who_is_home())
+        if isinstance(ev, E.DeviceStateChanged) and ev.attribute == "state":
+            d = state.devices.get(ev.device)
+            if d is not None and d.kind in TRACKED_KINDS:
+                h.baseline.state_changed(ev.device, ev.value, ev.time, anyone)
+        elif isinstance(ev, (E.PersonArrived, E.PersonLeft)):
+            h.baseline.presence_changed(ev.time, anyone)
+            if not anyone and h.nobody_since is None:
+                h.nobody_since = (ev.time, step.iri)
+            elif anyone:
+                h.nobody_since = None
+
+    # -- hunches -----------------------------------------------------------------------------
+    def _check(self, home: Household, h: _Household, now: dt.datetime) -> list[E.Event]:
+        tl = h.timeline
+        k = tl.knowledge
+        out = []
+        state = tl.state
+        anyone = bool(state.who_is_home())
+        part = k.part_of_day(now.timetz().replace(tzinfo=None))
+        for kind in k.hunch_kinds.values():
+            device_conditions = [c for c in kind.conditions if c in DEVICE_CONDITIONS]
+            others = [c for c in kind.conditions if c not in DEVICE_CONDITIONS]
+            if len(device_conditions) != 1 or not set(others) <= {ROOM_EMPTY, NOBODY_HOME}:
+                continue  # a kind this component does not evaluate
+            if kind.times and part not in kind.times:
+                continue
+            window = dt.timedelta(minutes=kind.window_minutes)
+            signal = k.signals[device_conditions[0]]
+            for (device, attribute), sv in state.device_states.items():
+                if attribute != "state" or not is_on(sv.value):
+                    continue
+                if (device, sv.event) in {(d, e) for _, d, e in h.raised}:
+                    continue  # one hunch per episode
+                cls = tl.device_class(device)
+                if cls is None or not k.is_subclass(cls, signal.device_type or cls):
+                    continue
+                if now - sv.since < window:
+                    continue
+                evidence = [sv.event]
+                facts: dict[str, object] = {}
+                if ROOM_EMPTY in others:
+                    empty = self._room_empty(tl, device, now, window, sv.since)
+                    if empty is None:
+                        continue
+                    facts["idle_minutes"], last = empty
+                    if last is not None:
+                        evidence.append(last)
+                if NOBODY_HOME in others:
+                    if anyone or h.nobody_since is None or now - h.nobody_since[0] < window:
+                        continue
+                    facts["left_at"] = f"{h.nobody_since[0]:%H:%M}"
+                    evidence.append(h.nobody_since[1])
+                est = h.baseline.estimate(device, part, anyone)
+                score = round(1 - est.p_on, 3)
+                if score < self.threshold:
+                    continue
+                h.raised.add((kind.iri, device, sv.event))
+                out.append(self._hunch(home, h, kind, device, sv, est, score, now, facts,
+                                       evidence))
+        return out
+
+    def _room_empty(self, tl: Timeline, device: str, now: dt.datetime, window: dt.timedelta,
+                    on_since: dt.datetime) -> tuple[int, NamedNode | None] | None:
+        """(minutes nobody has moved in the device's area, the last motion event), or None if
+        someone is there, or nobody can tell (no motion sensor in the area)."""
+        area = tl.area_of(device)
+        if area is None:
+            return None
+        sensors = [d for d in tl.state.devices.values()
+                   if d.area == area and d.kind == "motion_sensor"]
+        if not sensors or area in tl.person_area.values():
+            return None
+        m = tl.motion.get(area)
+        if m is not None and m.detected:
+            return None
+        quiet_since = max(on_since, m.last_detected) if m and m.last_detected else on_since
+        if now - quiet_since < window:
+            return None
+        return int((now - quiet_since).total_seconds() // 60), (m.last_event if m else None)
+
+    def _hunch(self, home, h, kind, device, sv, est, score, now, facts, evidence) -> HunchRaised:
+        tl = h.timeline
+        k = tl.knowledge
+        state = tl.state
+        area = tl.area_of(device)
+        usual = h.baseline.usual_off_time(device)
+        if usual is None and kind.times:
+            usual = k.times_of_day.get(kind.times[0], (None,))[0]
+        values = {
+            "device": state.name_of("device", device), "area": state.name_of("area", area)
+            if area else "room", "since": f"{sv.since:%H:%M}", "time": f"{now:%H:%M}",
+            "usual_time": f"{usual:%H:%M}" if usual else "this time",
+            "minutes": int((now - sv.since).total_seconds() // 60), **facts}
+        text = kind.template.format_map(_Blank(values)) if kind.template else \
+            f"The {values['device']} is on; shall I turn it off?"
+        return HunchRaised(time=now, device=device, expected=est.expected, actual=sv.value,
+                           score=score, suggestion=text, action=kind.command, kind=kind.iri,
+                           since=sv.since, derived_from=tuple(dict.fromkeys(evidence)))
+
+    # -- acting where opted in -----------------------------------------------------------------
+    def _act(self, home: Household, a: Appended) -> list[E.Event]:
+        hunch = a.event
+        if not hunch.action or not opted_in(home, hunch.kind):
+            return []
+        return [E.CommandIssued(time=hunch.time, by=AGENT, device=hunch.device,
+                                command=hunch.action, derived_from=(a.iri,))]
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return "?"
+
+
+def opted_in(home: Household, kind: str | None = None) -> bool:
+    """Whether the household opted in to acting on hunches (all, or this kind), by a fact
+    asserted in an event that is not retracted."""
+    wanted = {AUTOMATIC_HUNCHES} | ({NamedNode(kind)} if kind else set())
+    retracted = home.state.retracted
+    for q in home.store.quads(home.ids.household, OPTS_IN_TO, None, None):
+        if q.object in wanted and q.graph_name not in retracted and \
+                q.graph_name.value.startswith(home.ids.base + "event:"):
+            return True
+    return False
+
+
+def opt_in(home: Household, kind: str | None = None, *, time: dt.datetime | None = None,
+           by: str | None = None):
+    """Records that the household lets hunches act (all of them, or one kind) as an event."""
+    target = f"<{kind}>" if kind else str(AUTOMATIC_HUNCHES)
+    return home.append(E.FactsAsserted(
+        time=time or dt.datetime.now(dt.timezone.utc), by=by,
+        rdf=f"{home.ids.household} {OPTS_IN_TO} {target} .\n"))
+
+
+@register_component("hunches")
+def hunches_component(*, threshold: float = 0.75, prior_weight: float = 120.0
+                      ) -> HunchesComponent:
+    """The ``hunches`` component."""
+    return HunchesComponent(threshold=threshold, prior_weight=prior_weight)
+
+
+def describe_hunch(event: HunchRaised, state) -> str:
+    return f"Hunch ({event.score:.2f}): {event.suggestion}"
