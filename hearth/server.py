@@ -386,22 +386,7 @@ def negotiate(accept: list[tuple[str, float]], offers: Sequence[str]) -> str | N
 # Result serializers (SPARQL 1.1 Query Results JSON, XML, CSV and TSV)
 
 
-def _json_term(term) -> dict:
-    from pyoxigraph import BlankNode, Literal, NamedNode
-    if isinstance(term, NamedNode):
-        return {"type": "uri", "value": term.value}
-    if isinstance(term, BlankNode):
-        return {"type": "bnode", "value": term.value}
-    if isinstance(term, Literal):
-        out = {"type": "literal", "value": term.value}
-        if term.language:
-            out["xml:lang"] = term.language
-        elif term.datatype.value != "http://www.w3.org/2001/XMLSchema#string":
-            out["datatype"] = term.datatype.value
-        return out
-    return {"type": "triple", "value": {"subject": _json_term(term.subject),
-                                        "predicate": _json_term(term.predicate),
-                                        "object": _json_term(term.object)}}
+from kg.query import json_term as _json_term  # noqa: E402
 
 
 def _xml_term(term) -> str:

@@ -143,6 +143,9 @@ class Event:
                 continue
             kwargs[fd.name] = _check_field(cls, fd, obj[fd.name], ids)
         event = cls(**kwargs)
+        if cls.is_conclusion and not event.derived_from:
+            raise EventError(f"{cls.type_name()} is a conclusion: it needs derived_from, the "
+                             "events it was drawn from", field="derived_from")
         event.check()
         return event
 
@@ -630,9 +633,6 @@ class FactInferred(Event):
     is_conclusion: ClassVar = True
 
     def check(self) -> None:
-        if not self.derived_from:
-            raise EventError("a conclusion needs derived_from: the events it was drawn from",
-                             field="derived_from")
         parse_triples(self.rdf)
 
     def default_by(self) -> str:

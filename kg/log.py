@@ -215,6 +215,9 @@ class EventLog:
         return self.get(seq).changes_state
 
     def _check_references(self, event: E.Event, seq: int) -> None:
+        if event.is_conclusion and not event.derived_from:
+            raise EventError(f"{event.type_name()} is a conclusion: it needs derived_from, the "
+                             "events it was drawn from", field="derived_from")
         refs = list(event.derived_from)
         if isinstance(event, E.EventRetracted):
             refs.append(event.retracts)

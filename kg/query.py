@@ -276,7 +276,7 @@ class SelectResult(Sequence):
     def to_json(self) -> dict:
         return {"head": {"vars": self.variables},
                 "results": {"bindings": [
-                    {v: _json_term(t) for v, t in zip(self.variables, row) if t is not None}
+                    {v: json_term(t) for v, t in zip(self.variables, row) if t is not None}
                     for row in self._rows]}}
 
     def to_csv(self, *, delimiter: str = ",") -> str:
@@ -288,7 +288,8 @@ class SelectResult(Sequence):
         return out.getvalue()
 
 
-def _json_term(term: Term) -> dict:
+def json_term(term: Term) -> dict:
+    """A term in the SPARQL 1.1 Query Results JSON form."""
     if isinstance(term, NamedNode):
         return {"type": "uri", "value": term.value}
     if isinstance(term, BlankNode):
@@ -301,9 +302,9 @@ def _json_term(term: Term) -> dict:
             out["datatype"] = term.datatype.value
         return out
     if isinstance(term, Triple):
-        return {"type": "triple", "value": {"subject": _json_term(term.subject),
-                                            "predicate": _json_term(term.predicate),
-                                            "object": _json_term(term.object)}}
+        return {"type": "triple", "value": {"subject": json_term(term.subject),
+                                            "predicate": json_term(term.predicate),
+                                            "object": json_term(term.object)}}
     raise TypeError(term)
 
 

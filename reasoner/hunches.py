@@ -91,8 +91,6 @@ class HunchRaised(E.Event):
         return AGENT
 
     def check(self) -> None:
-        if not self.derived_from:
-            raise EventError("a hunch needs derived_from: its evidence", field="derived_from")
         if not 0 <= self.score <= 1:
             raise EventError("HunchRaised.score must be between 0 and 1", field="score")
 

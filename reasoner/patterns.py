@@ -109,9 +109,6 @@ class ActivityInferred(E.Event):
         return AGENT
 
     def check(self) -> None:
-        if not self.derived_from:
-            raise EventError("a conclusion needs derived_from: the events it was drawn from",
-                             field="derived_from")
         if self.end < self.start:
             raise EventError("ActivityInferred.end is before its start", field="end")
         if not 0 <= self.confidence <= 1:
@@ -159,14 +156,6 @@ class SuggestionMade(E.Event):
     def default_by(self) -> str:
         return AGENT
 
-    def check(self) -> None:
-        if not self.derived_from:
-            raise EventError("a conclusion needs derived_from: the events it was drawn from",
-                             field="derived_from")
-
-
-# The shapes to add to ontologies/shapes/events.ttl (the lead's file): tests check that every
-# event of these types passes them, with the compiled checker.
 
 
 # ---------------------------------------------------------------------------------------------

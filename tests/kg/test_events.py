@@ -111,7 +111,7 @@ def test_the_compiled_checker_agrees_with_pyshacl_on_broken_events(obj, dropped)
      "kind", "unknown device kind"),
     ({"type": "PersonLeft", "time": T, "person": "a", "by": "alice"}, "by", "person:ID"),
     ({"type": "FactInferred", "time": T, "rdf": "<urn:a> <urn:b> <urn:c> ."},
-     "derived_from", "conclusion needs derived_from"),
+     "derived_from", "is a conclusion: it needs derived_from"),
     ({"type": "EventRetracted", "time": T, "retracts": 0, "reason": "x"}, "retracts", "start at 1"),
     ({"type": "CalendarEntryAdded", "time": T, "title": "x", "start": T,
       "end": "2026-11-25T06:00:00+01:00"}, "end", "before its start"),
