@@ -347,6 +347,12 @@ def eval_intents(ctx: typer.Context):
     _eval("reasoner.eval_intents", ctx)
 
 
+@eval_app.command("ha-intents", context_settings=_PASSTHROUGH)
+def eval_ha_intents(ctx: typer.Context):
+    """Home Assistant's intent tests, matched in a household built from its mock home."""
+    _eval("reasoner.eval_ha", ctx)
+
+
 @eval_app.command("carryover", context_settings=_PASSTHROUGH)
 def eval_carryover(ctx: typer.Context):
     """Cross-skill slot carryover on Schema-Guided Dialogue (--data DIR --split dev)."""

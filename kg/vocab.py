@@ -92,6 +92,9 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     errorEstimate featureName featureLabel featureValue shapleyValue standardError rank
     SuggestionMade activity confidence pattern suggestionKind expected actual hunchKind optsInTo
     AutomaticHunches
+    Sample Quantity Percentage Temperature Duration Date MediaItem Color FreeText
+    UtteranceInterpreted hasIntent hasSlot hasSample slotType required markup haIntent haDomain
+    intentName skillName slots outOfScope
 """)
 
 SOSA = Vocabulary("sosa", "http://www.w3.org/ns/sosa/", """

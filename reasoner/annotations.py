@@ -28,6 +28,17 @@ DESCRIBERS = {ActivityInferred: describe_activity, SuggestionMade: describe_sugg
               HunchRaised: describe_hunch}
 
 
+def _understanding_describers() -> None:
+    try:
+        from .understanding import UtteranceInterpreted, describe_interpretation
+    except ModuleNotFoundError:
+        return
+    DESCRIBERS[UtteranceInterpreted] = describe_interpretation
+
+
+_understanding_describers()
+
+
 def attach(home: Household, names: Sequence[str] = DEMO_COMPONENTS, *,
            config: dict[str, dict] | None = None) -> Pipeline:
     """Runs the reasoner after every append to ``home`` from now on."""

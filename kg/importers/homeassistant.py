@@ -61,7 +61,7 @@ def read_fixtures(path: str | Path, *, time: dt.datetime | None = None) -> Itera
         yield E.DeviceAdded(time=when, by=by, device=device, name=str(entity["name"]),
                             kind=_kind(device, attributes), area=entity.get("area"),
                             device_class=attributes.get("device_class"))
-        if entity.get("state") is not None:
+        if entity.get("state") is not None and not isinstance(entity["state"], (dict, list)):
             yield E.DeviceStateChanged(time=when, by=by, device=device, attribute="state",
                                        value=_value(entity["state"]))
         for key, value in attributes.items():
