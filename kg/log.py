@@ -33,6 +33,11 @@ class Appended:
     event: E.Event
 
 
+# RocksDB keeps written quads in memory until it flushes them; flushing every so many quads keeps
+# a long ingest's resident memory flat (about 0.8 kB a quad until then).
+FLUSH_EVERY_QUADS = 200_000
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -48,6 +53,7 @@ class EventLog:
         self.checker = checker or ShapeChecker.default()
         self.clock = clock
         self._lock = threading.RLock()
+        self._unflushed = 0
         self.head = self._find_head()
         self.state = self._load_state()
         self._listeners: list[Callable[[list[Appended]], None]] = []
@@ -236,12 +242,17 @@ class EventLog:
 
     def _commit(self, quads: list[Quad], removed: list[Quad], added: list[Quad]) -> None:
         """One transaction: event graphs in, state graph changed."""
+        self._unflushed += len(quads) + len(added)
         if not removed:
             self.store.extend(quads + added)
-            return
-        parts = []
-        if removed:
-            parts.append("DELETE DATA {\n" + _graph_blocks(removed) + "}")
+        else:
+            self._update(quads, removed, added)
+        if self._unflushed >= FLUSH_EVERY_QUADS:
+            self.store.flush()
+            self._unflushed = 0
+
+    def _update(self, quads: list[Quad], removed: list[Quad], added: list[Quad]) -> None:
+        parts = ["DELETE DATA {\n" + _graph_blocks(removed) + "}"]
         if quads or added:
             parts.append("INSERT DATA {\n" + _graph_blocks(quads + added) + "}")
         self.store.update(" ;\n".join(parts))
