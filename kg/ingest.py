@@ -27,6 +27,10 @@ from .errors import EventError
 from .household import Household
 
 
+# After this many events in one ingest, the store is compacted so queries stay fast.
+OPTIMIZE_AFTER_EVENTS = 10_000
+
+
 @dataclass(frozen=True)
 class IngestResult:
     count: int
@@ -66,6 +70,8 @@ def append_events(household: Household, events: list[E.Event], numbers: list[int
         return IngestResult(0, None, None)
     try:
         appended = household.append_many(events, on_progress=on_progress)
+        if len(appended) >= OPTIMIZE_AFTER_EVENTS:
+            household.optimize()
     except EventError as err:
         if err.line is not None and numbers:
             raise err.at_line(numbers[err.line - 1]) from None

@@ -89,6 +89,9 @@ class Store(Protocol):
     def flush(self) -> None:
         """Makes every acknowledged write durable."""
 
+    def optimize(self) -> None:
+        """Compacts the storage after many writes, so that queries read less (may take seconds)."""
+
     def close(self) -> None:
         """Releases the store."""
 
@@ -190,6 +193,11 @@ class OxigraphStore:
     def flush(self):
         if self.path is not None:
             self._store.flush()
+
+    def optimize(self):
+        if self.path is not None:
+            self._store.flush()
+            self._store.optimize()
 
     def close(self):
         self.flush()
@@ -373,6 +381,9 @@ class SparqlEndpointStore:
 
     def flush(self):
         pass
+
+    def optimize(self):
+        pass  # the server manages its own storage
 
     def close(self):
         self._session.close()
