@@ -353,6 +353,19 @@ def eval_ha_intents(ctx: typer.Context):
     _eval("reasoner.eval_ha", ctx)
 
 
+@eval_app.command("zero-shot", context_settings=_PASSTHROUGH)
+def eval_zero_shot(ctx: typer.Context):
+    """Zero-shot intents from names and knowledge-base expansions (--format clinc150 --data FILE
+    --split val)."""
+    _eval("reasoner.eval_zero_shot", ctx)
+
+
+@app.command("resolve", context_settings=_PASSTHROUGH)
+def resolve_cmd(ctx: typer.Context):
+    """Suggest what an unfamiliar request could mean ("TEXT" --household H [--offline] [--json])."""
+    _eval("reasoner.resolution", ctx)
+
+
 @eval_app.command("carryover", context_settings=_PASSTHROUGH)
 def eval_carryover(ctx: typer.Context):
     """Cross-skill slot carryover on Schema-Guided Dialogue (--data DIR --split dev)."""

@@ -95,6 +95,8 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     Sample Quantity Percentage Temperature Duration Date MediaItem Color FreeText
     UtteranceInterpreted hasIntent hasSlot hasSample slotType required markup haIntent haDomain
     intentName skillName slots outOfScope
+    FactsFetched FetchedFact term source fetchedAt fact factSubject factRelation factObject weight
+    surfaceText targetValue
 """)
 
 SOSA = Vocabulary("sosa", "http://www.w3.org/ns/sosa/", """

@@ -29,11 +29,10 @@ DESCRIBERS = {ActivityInferred: describe_activity, SuggestionMade: describe_sugg
 
 
 def _understanding_describers() -> None:
-    try:
-        from .understanding import UtteranceInterpreted, describe_interpretation
-    except ModuleNotFoundError:
-        return
+    from .resolution import FactsFetched, describe_facts_fetched
+    from .understanding import UtteranceInterpreted, describe_interpretation
     DESCRIBERS[UtteranceInterpreted] = describe_interpretation
+    DESCRIBERS[FactsFetched] = describe_facts_fetched
 
 
 _understanding_describers()
@@ -92,7 +91,7 @@ def explain_event(home: Household, event: E.Event,
                 f"(pattern {name}, confidence {event.confidence:.2f})")
     if isinstance(event, SuggestionMade):
         name = (event.pattern or "").rsplit("/", 1)[-1]
-        return f"↳ why: {evidence()} (pattern {name})"
+        return f"↳ why: {evidence()}" + (f" (pattern {name})" if name else "")
     if isinstance(event, HunchRaised):
         k = Knowledge.of(home)
         kind = k.labels.get(event.kind or "", "hunch")

@@ -150,6 +150,8 @@ class SuggestionMade(E.Event):
     action: str | None = f("text", HEARTH.command, required=False)
     confidence: float | None = f("number", P_CONFIDENCE, required=False)
     pattern: str | None = f("iri", P_PATTERN, required=False)
+    intent: str | None = f("text", HEARTH.intentName, required=False)
+    slots: Any = f("json", HEARTH.slots, required=False)
     rdf_type: ClassVar = SUGGESTION_MADE
     is_conclusion: ClassVar = True
 

@@ -38,7 +38,8 @@ def test_the_demo_day_shows_leaving_home(demo_home):
 
 
 def test_the_demo_day_shows_the_pickup_reminder(demo_home):
-    seq, s = one(demo_home, SuggestionMade)
+    (seq, s), = [(q, e) for q, e in demo_home.events(types=[SuggestionMade])
+                 if e.kind == "reminder"]
     assert f"{s.time:%H:%M}" == "16:55" and "ends at 17:00" in s.text
     assert "Living Room TV turned on by Leo at 16:55" in annotations(demo_home, describe=describe)[seq][0]
 
@@ -54,3 +55,9 @@ def test_the_timeline_leaves_out_the_rules_bookkeeping(demo_home):
     kinds = {type(e) for _, e in timeline_items(demo_home)}
     assert E.FactInferred not in kinds and ActivityInferred in kinds
     assert set(annotations(demo_home, describe=describe)) <= {s for s, _ in timeline_items(demo_home)}
+
+
+def test_the_demo_day_resolves_reading_mode(demo_home):
+    found = [e for _, e in demo_home.events(types=[SuggestionMade]) if e.kind == "resolution"]
+    assert found and all("reading mode" in e.text for e in found)
+    assert any(e.intent and e.intent.startswith("lights.") for e in found)
