@@ -1,0 +1,249 @@
+"""Cross-skill carryover (reasoner.carryover, reasoner.eval_carryover) on hand-made SGD fixtures.
+
+tests/fixtures/sgd holds made-up dialogues in the SGD shape: a restaurant then a cab (the city
+and the party size carry), the weather then a hotel (the city carries, sometimes through a system
+question the user accepts), a restaurant then the weather (the city carries); the dev split pairs
+the weather with Lodging_9, a service the train split never shows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kg.errors import HearthError
+from reasoner.carryover import (
+    CarryoverError,
+    CarryoverModel,
+    ContextValue,
+    MiniLMEmbedder,
+    RateBaseline,
+    SlotSpec,
+    iter_carry_points,
+    load_sgd_dialogues,
+    load_sgd_schemas,
+    sgd_context,
+    slot_type,
+    type_compat,
+    value_matches,
+)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sgd"
+
+
+@pytest.fixture(scope="session")
+def train_schemas():
+    return load_sgd_schemas(FIXTURES / "train_schema.json")
+
+
+@pytest.fixture(scope="session")
+def dev_schemas():
+    return load_sgd_schemas(FIXTURES / "dev_schema.json")
+
+
+@pytest.fixture(scope="session")
+def train_dialogues():
+    return load_sgd_dialogues(FIXTURES / "train_dialogues.json")
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="session")
+def model(minilm, train_dialogues, train_schemas):
+    return CarryoverModel(embedder=minilm).fit(train_dialogues, train_schemas)
+
+
+def _value(schemas, service, slot, value, **kw):
+    return ContextValue(schemas[service].slot(slot), value, **kw)
+
+
+def _no_model(texts):
+    raise AssertionError(f"the embedding model was called for {list(texts)[:3]}")
+
+
+# ---- types, context and gold (no model)
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "categorical", "values", "expected"),
+    [
+        ("city", "City in which the restaurant is located", False, (), "city"),
+        ("party_size", "Party size for a reservation", True, ("1", "2", "3"), "party_size"),
+        ("number_of_riders", "Number of riders to call taxi for", True, ("1", "2"), "party_size"),
+        ("time", "Time for the reservation", False, (), "time"),
+        ("check_in_date", "Start date for the reservation", False, (), "date"),
+        ("street_address", "Address of the restaurant", False, (), "address"),
+        ("destination", "Destination for taxi ride", False, (), "place"),
+        ("restaurant_name", "Name of the restaurant", False, (), "venue"),
+        ("has_wifi", "Boolean flag indicating if the hotel has wifi", True, ("True", "False"), "boolean"),
+        ("number_of_rooms", "Number of rooms in the reservation", True, ("1", "2", "3"), "count"),
+        ("director", "Name of the director of the movie", False, (), "person"),
+        ("song_name", "Name of the song", False, (), "title"),
+    ],
+)
+def test_slot_type_reads_name_description_and_values(name, description, categorical, values, expected):
+    assert slot_type(SlotSpec("X_1", name, description, categorical, values)) == expected
+
+
+def test_type_compatibility_keeps_places_together_and_times_apart():
+    assert type_compat("city", "place") > 0
+    assert type_compat("address", "place") > 0
+    assert type_compat("time", "party_size") == 0
+    assert type_compat("date", "city") == 0
+
+
+def test_value_matches_any_alternative_case_insensitively():
+    assert value_matches("los angeles", ["LA", "Los Angeles"])
+    assert not value_matches("Long Beach", ["LA", "Los Angeles"])
+
+
+def test_sgd_context_keeps_the_latest_value_of_each_slot(train_dialogues, train_schemas):
+    dia = train_dialogues[0]  # a restaurant search, a booking, then a cab
+    ctx = {c.slot.key: c for c in sgd_context(dia["turns"][:4], train_schemas)}
+    assert ctx["Restaurants_1.city"].value == "Fresno"
+    assert ctx["Restaurants_1.party_size"].value == "1"
+    address = ctx["Restaurants_1.street_address"]
+    assert (address.value, address.origin, address.turn) == ("12 Oak Street", "inform", 3)
+
+
+def test_carry_points_exclude_what_the_user_said(train_dialogues, train_schemas):
+    points = list(iter_carry_points(train_dialogues, train_schemas))
+    assert len(points) == 26  # one per two-service fixture dialogue
+    ride = points[0]
+    assert ride.service == "RideSharing_1" and ride.history == ("Restaurants_1",)
+    assert ride.gold == {"destination": ("Fresno",), "number_of_riders": ("1",)}
+    assert all(c.service != "RideSharing_1" for c in ride.context)
+
+
+def test_values_gained_later_through_a_system_question_count_as_carried(train_dialogues, train_schemas):
+    points = {p.dialogue_id: p for p in iter_carry_points(train_dialogues, train_schemas)}
+    asked = points["2_003"]  # "Find me a hotel." / "In Modesto?" / "Yes please."
+    assert asked.gold == {}
+    assert asked.later == {"location": ("Modesto",)}
+    assert asked.gold_all == {"location": ("Modesto",)}
+    direct = points["2_000"]  # "Find me a hotel there."
+    assert direct.gold == {"location": ("Eugene",)} and direct.later == {}
+
+
+def test_deciding_before_fitting_says_what_to_do(train_schemas):
+    with pytest.raises(CarryoverError, match="not fitted") as err:
+        CarryoverModel(embedder=_no_model).decide([], train_schemas["RideSharing_1"])
+    assert isinstance(err.value, HearthError)
+
+
+def test_loading_a_missing_model_names_the_missing_file(tmp_path):
+    with pytest.raises(CarryoverError, match="config.json"):
+        CarryoverModel.load(tmp_path / "nothing-here")
+
+
+def test_array_trees_predict_like_sklearn():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from reasoner.carryover import _Trees
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = (np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * X[:, 2].clip(-1, 1) > 0).astype(int)
+    clf = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)
+    assert np.allclose(_Trees.from_sklearn(clf).predict_proba(X), clf.predict_proba(X)[:, 1])
+
+
+def test_baseline_only_knows_slot_names_seen_in_training(train_dialogues, train_schemas, dev_schemas):
+    baseline = RateBaseline().fit(list(iter_carry_points(train_dialogues, train_schemas)), train_schemas)
+    ctx = [_value(train_schemas, "Weather_1", "city", "Yreka")]
+    assert [d.target_slot for d in baseline.decide(ctx, train_schemas["Hotels_1"])] == ["location"]
+    assert baseline.decide(ctx, dev_schemas["Lodging_9"]) == []  # "town" never seen
+
+
+# ---- the learned model (loads MiniLM)
+
+
+@pytest.mark.slow
+def test_city_carries_into_ride_destination(model, train_schemas):
+    ctx = [
+        _value(train_schemas, "Restaurants_1", "city", "Yreka"),
+        _value(train_schemas, "Restaurants_1", "party_size", "3"),
+        _value(train_schemas, "Restaurants_1", "time", "6 pm"),
+    ]
+    decided = {d.target_slot: d for d in model.decide(ctx, train_schemas["RideSharing_1"])}
+    assert decided["destination"].value == "Yreka"
+    assert (decided["destination"].source_service, decided["destination"].source_slot) == ("Restaurants_1", "city")
+    assert decided["number_of_riders"].value == "3"
+    assert any("carried" in r for r in decided["destination"].reasons)
+
+
+@pytest.mark.slow
+def test_time_does_not_fill_party_size(model, train_schemas):
+    ctx = [_value(train_schemas, "Restaurants_1", "time", "6 pm"),
+           _value(train_schemas, "Restaurants_1", "date", "3")]
+    target = train_schemas["RideSharing_1"]
+    assert all(d.target_slot != "number_of_riders" for d in model.decide(ctx, target))
+    scored = {(c.slot.name, t.name) for c, t, _ in model.score_pairs(ctx, target)}
+    assert ("time", "number_of_riders") not in scored  # the type gate never scores it
+
+
+@pytest.mark.slow
+def test_unseen_service_is_filled_from_its_descriptions(model, train_schemas, dev_schemas):
+    ctx = [_value(train_schemas, "Weather_1", "city", "Yreka"),
+           _value(train_schemas, "Weather_1", "date", "March 9th")]
+    decided = {d.target_slot: d for d in model.decide(ctx, dev_schemas["Lodging_9"])}
+    assert decided["town"].value == "Yreka"
+    assert "arrival_date" not in decided  # weather dates never went to hotels in training
+    assert any("never seen" in r for r in decided["town"].reasons)
+
+
+@pytest.mark.slow
+def test_user_given_slots_are_left_alone(model, train_schemas):
+    ctx = [_value(train_schemas, "Restaurants_1", "city", "Yreka"),
+           _value(train_schemas, "Restaurants_1", "party_size", "2")]
+    decided = model.decide(ctx, train_schemas["RideSharing_1"], exclude_slots={"destination"})
+    assert [d.target_slot for d in decided] == ["number_of_riders"]
+
+
+@pytest.mark.slow
+def test_one_value_fills_at_most_one_slot(model, train_schemas):
+    ctx = [_value(train_schemas, "Weather_1", "city", "Yreka")]
+    decided = model.decide(ctx, train_schemas["Restaurants_1"], threshold=0.0)
+    assert len(decided) == 1 and decided[0].value == "Yreka"
+
+
+@pytest.mark.slow
+def test_save_and_load_round_trip(model, train_schemas, dev_schemas, tmp_path):
+    model.register_schemas(dev_schemas)
+    model.save(tmp_path / "carry")
+    config = json.loads((tmp_path / "carry" / "config.json").read_text())
+    assert not list((tmp_path / "carry").glob("*.pkl"))
+    loaded = CarryoverModel.load(tmp_path / "carry", embedder=_no_model)  # schemas come embedded
+    assert config["train_summary"] == loaded.train_summary
+    ctx = [_value(train_schemas, "Weather_1", "city", "Yreka"),
+           _value(train_schemas, "Restaurants_1", "party_size", "2")]
+    for target in (train_schemas["RideSharing_1"], dev_schemas["Lodging_9"]):
+        assert loaded.decide(ctx, target) == model.decide(ctx, target)
+        assert [p for *_, p in loaded.score_pairs(ctx, target)] == pytest.approx(
+            [p for *_, p in model.score_pairs(ctx, target)])
+
+
+@pytest.mark.slow
+def test_warm_up_caches_every_compatible_pair(model, dev_schemas):
+    model.register_schemas(dev_schemas)
+    model.warm_up()
+    assert model.warm_up() == 0  # nothing left to compute
+
+
+@pytest.mark.slow
+def test_eval_main_scores_model_and_baseline_in_one_run(capsys):
+    from reasoner.eval_carryover import main
+
+    assert main(["--data", str(FIXTURES), "--split", "dev", "--cache-dir", "", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["points"] == 4 and result["carryover_gold"] == 4
+    assert result["carryover_f1"] == 1.0
+    assert result["baseline_carryover_f1"] == 0.0  # Lodging_9.town is a new slot name
+    assert {"first_frame_carryover_f1", "baseline_first_frame_carryover_f1", "decide_p95_ms"} <= set(result)
