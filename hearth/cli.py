@@ -132,9 +132,10 @@ def _import(format: str, file: Path, activities: Optional[Path]):
         return read_fixtures(file)
     if format in ("kasteren", "casas"):
         from kg.importers import sensorlog
+        from reasoner.activities import annotation_events
         log = (sensorlog.read_kasteren(file, activities) if format == "kasteren"
                else sensorlog.read_casas(file))
-        return sensorlog.to_events(log)
+        return [*sensorlog.to_events(log), *annotation_events(log)]
     raise typer.BadParameter(f"unknown format {format!r}: use jsonl, ha-fixtures, kasteren or casas")
 
 

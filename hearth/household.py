@@ -29,7 +29,7 @@ from kg.log import Appended
 from kg.terms import parse_datetime
 from reasoner.pipeline import FACTORIES, Pipeline, populate_registry
 
-DEFAULT_COMPONENTS = ("understanding", "resolution", "rules", "patterns", "hunches")
+DEFAULT_COMPONENTS = ("understanding", "resolution", "rules", "patterns", "activities", "hunches")
 
 
 def _when(time: str | dt.datetime | None) -> dt.datetime:

@@ -96,7 +96,7 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     UtteranceInterpreted hasIntent hasSlot hasSample slotType required markup haIntent haDomain
     intentName skillName slots outOfScope
     FactsFetched FetchedFact term source fetchedAt fact factSubject factRelation factObject weight
-    surfaceText targetValue
+    surfaceText targetValue ActivityAnnotated ActivityCorroborated corroborates modelConfidence
 """)
 
 SOSA = Vocabulary("sosa", "http://www.w3.org/ns/sosa/", """

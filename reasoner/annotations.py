@@ -33,6 +33,8 @@ def _understanding_describers() -> None:
     from .understanding import UtteranceInterpreted, describe_interpretation
     DESCRIBERS[UtteranceInterpreted] = describe_interpretation
     DESCRIBERS[FactsFetched] = describe_facts_fetched
+    from .activities import ActivityCorroborated, describe_corroboration
+    DESCRIBERS[ActivityCorroborated] = describe_corroboration
 
 
 _understanding_describers()
@@ -87,8 +89,9 @@ def explain_event(home: Household, event: E.Event,
 
     if isinstance(event, ActivityInferred):
         name = (event.pattern or "").rsplit("/", 1)[-1]
+        source = f"pattern {name}" if name else f"{event.agent().partition(':')[2]} model"
         return (f"↳ why: {evidence()}, all within {_minutes(event)} min "
-                f"(pattern {name}, confidence {event.confidence:.2f})")
+                f"({source}, confidence {event.confidence:.2f})")
     if isinstance(event, SuggestionMade):
         name = (event.pattern or "").rsplit("/", 1)[-1]
         return f"↳ why: {evidence()}" + (f" (pattern {name})" if name else "")

@@ -10,14 +10,22 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from kg import events as E
+from kg.errors import EventError
 from kg.events import SensorObserved
+from kg.household import Hearth
 from kg.importers.sensorlog import (ActivityInterval, SensorInterval, SensorLog,
                                     intervals_from_observations, read_kasteren, to_events)
-from reasoner.activities import (IDLE, ActivityRecognizer, HMMRecognizer, NotFittedError,
-                                 SensorFeatures, Timeline, merge_segments, slice_labels,
-                                 slice_span, viterbi)
+from reasoner.activities import (IDLE, ActivitiesComponent, ActivityAnnotated,
+                                 ActivityCorroborated, ActivityDataError, ActivityRecognizer,
+                                 HMMRecognizer, NotFittedError, SensorFeatures, Timeline,
+                                 activity_kind, annotation_events, log_from_graph,
+                                 merge_segments, slice_labels, slice_span, viterbi)
 from reasoner.eval_activities import (EvaluationError, cross_validate, day_starts, evaluate,
-                                      main, score, split_by_day)
+                                      graph_round_trip, main, score, split_by_day)
+from reasoner.patterns import ActivityInferred, Pattern, PatternsComponent
+from reasoner.pipeline import Pipeline, make_component
+from reasoner.signals import CS
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "sensorlog" / "kasteren_small"
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -243,3 +251,273 @@ def test_main_trains_and_tests_on_two_folders(tmp_path, capsys):
 def test_main_explains_a_missing_folder(tmp_path, capsys):
     assert main(["--train", str(tmp_path), "--test", str(tmp_path)]) == 2
     assert "kasterenSenseData.txt" in capsys.readouterr().err
+
+
+# -- commonsense ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label, kind", [
+    ("leave house", "LeavingHome"), ("go to bed", "GoingToBed"), ("use toilet", "UsingTheToilet"),
+    ("take shower", "Showering"), ("prepare Breakfast", "PreparingBreakfast"),
+    ("prepare Dinner", "PreparingDinner"), ("get drink", "GettingADrink")])
+def test_van_kasteren_labels_name_commonsense_activity_kinds(label, kind):
+    assert activity_kind(label) == CS + kind
+
+
+def test_typical_times_tell_breakfast_from_dinner():
+    """Breakfast and dinner use the same cupboards here: only the clock tells them apart, and
+    commonsense says breakfast is a morning activity and dinner an evening one."""
+    def day(d):
+        t = dt.datetime(2008, 3, d, tzinfo=AMS)
+        ivs, acts = [], []
+        for hour, label in ((8, "prepare Breakfast"), (19, "prepare Dinner")):
+            start = t + dt.timedelta(hours=hour)
+            ivs += [SensorInterval(s, n, start + dt.timedelta(minutes=m),
+                                   start + dt.timedelta(minutes=m, seconds=20))
+                    for m, (s, n) in enumerate([("2", "Fridge"), ("6", "Pans Cupboard")] * 3)]
+            acts.append(ActivityInterval(label, start, start + dt.timedelta(minutes=6)))
+        return SensorLog({"2": "Fridge", "6": "Pans Cupboard"}, tuple(ivs), tuple(acts),
+                         span=(t, t + dt.timedelta(days=1)))
+    model = ActivityRecognizer().fit([day(3), day(4)])
+    assert model.siblings_[0]["classes"] == ["prepare Breakfast", "prepare Dinner"]
+    test = day(5)
+    labels = dict(model.predict(test))
+    assert labels[dt.datetime(2008, 3, 5, 8, 2, tzinfo=AMS)] == "prepare Breakfast"
+    assert labels[dt.datetime(2008, 3, 5, 19, 2, tzinfo=AMS)] == "prepare Dinner"
+    _, proba = model.predict_proba(test)
+    assert np.allclose(proba.sum(axis=1), 1)
+
+
+def test_a_slice_sees_no_further_ahead_than_the_horizon(house):
+    """With a horizon, a slice's features are final once the horizon has passed: cutting the
+    log there changes nothing for it."""
+    fe = SensorFeatures(sorted(house.sensors), groups={"kitchen": ["2", "3", "6"]},
+                        horizon_min=60)
+    start = dt.datetime(2008, 3, 3, tzinfo=AMS)
+    cut = dt.datetime(2008, 3, 3, 19, 0, 30, tzinfo=AMS)
+    tl = Timeline(start, 17 * 60)  # up to 17:00, two hours before the cut
+    whole = fe.transform(house, tl)
+    short = fe.transform(house.between(start - dt.timedelta(days=1), cut), tl)
+    final = 17 * 60 - 61  # slices ending at least an hour before the cut
+    assert np.array_equal(whole[:final], short[:final])
+    unbounded = SensorFeatures(sorted(house.sensors))
+    assert not np.array_equal(unbounded.transform(house, tl)[:final],
+                              unbounded.transform(house.between(start, cut), tl)[:final])
+
+
+# -- model files ---------------------------------------------------------------------------------
+
+def test_a_saved_model_loads_back_and_predicts_the_same(fitted, split, tmp_path):
+    path = tmp_path / "activities.npz"
+    fitted.save(path)
+    loaded = ActivityRecognizer.load(path)
+    assert loaded.classes_ == fitted.classes_ and loaded.kinds_ == fitted.kinds_
+    _, a = fitted.predict_proba(split[1])
+    _, b = loaded.predict_proba(split[1])
+    assert np.allclose(a, b)
+    assert np.load(path, allow_pickle=False)["coef"].shape == fitted.coef_.shape
+
+
+def test_loading_something_else_says_what_to_do(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_text("not a model")
+    with pytest.raises(ActivityDataError, match="ActivityRecognizer.save"):
+        ActivityRecognizer.load(junk)
+    with pytest.raises(ActivityDataError, match="no activity model"):
+        ActivityRecognizer.load(tmp_path / "missing.npz")
+
+
+# -- the graph -------------------------------------------------------------------------------------
+
+def ingest(home, log, *, annotated=True, facts=None):
+    """The log's events (and its annotations) appended to a household, as one import."""
+    events = list(to_events(log))
+    devices = [e for e in events if isinstance(e, E.DeviceAdded)]
+    home.append_many(devices)
+    if facts:
+        home.assert_facts(facts, time=devices[0].time)
+    rest = events[len(devices):] + (annotation_events(log) if annotated else [])
+    return home.append_many(rest)
+
+
+def test_the_graph_gives_back_the_log_and_its_annotations(memory_home, house):
+    ingest(memory_home, house)
+    back = log_from_graph(memory_home, tz=AMS)
+    assert back.intervals == house.intervals and back.activities == house.activities
+    seq, event = next(memory_home.events(types=[ActivityAnnotated]))
+    assert event == memory_home.event(seq)  # replays from its RDF
+    assert event.activity == CS + "GoingToBed" and event.label == "go to bed"
+    day = dt.datetime(2008, 3, 4, tzinfo=AMS)
+    part = log_from_graph(memory_home, start=day, end=day + dt.timedelta(days=1),
+                          history=dt.timedelta(days=1), tz=AMS)
+    assert part == house.between(day, day + dt.timedelta(days=1), history=dt.timedelta(days=1))
+
+
+def test_an_annotation_is_checked_like_any_input():
+    ok = {"type": "ActivityAnnotated", "time": "2008-03-03T08:10:00+01:00",
+          "activity": CS + "LeavingHome", "start": "2008-03-03T08:10:00+01:00",
+          "end": "2008-03-03T17:00:00+01:00", "label": "leave house"}
+    assert E.Event.from_json(ok).label == "leave house"
+    with pytest.raises(EventError, match="before its start"):
+        E.Event.from_json({**ok, "end": "2008-03-03T08:00:00+01:00"})
+
+
+def test_graph_path_gives_the_file_path_figures(capsys):
+    figures = []
+    for extra in ([], ["--from-graph"]):
+        assert main(["--format", "kasteren", "--data", str(FIXTURE), "--test-days", "1",
+                     "--cv", "--json", *extra]) == 0
+        figures.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    files, graph = figures
+    assert graph["source"] == "graph" and graph["graph"]["same_as_file"] is True
+    for key in ("seconds", "source", "graph"):
+        files.pop(key, None)
+        graph.pop(key, None)
+    assert files == graph
+
+
+def test_graph_round_trip_notices_a_log_that_does_not_come_back(house):
+    """Sensors the log never lists get no DeviceAdded, so their names do not come back."""
+    odd = SensorLog({}, house.intervals[:4], house.activities[:1])
+    back, info = graph_round_trip(odd, tz=AMS)
+    assert info["events"] == 4 * 2 + 1 and info["same_as_file"] is False
+    assert [(iv.sensor, iv.start, iv.end) for iv in back.intervals] == [
+        (iv.sensor, iv.start, iv.end) for iv in odd.intervals]
+
+
+# -- the pipeline component ------------------------------------------------------------------------
+
+def conclusions(home, cls=ActivityInferred, *, by="component:activities"):
+    retracted = home.state.retracted
+    return [(seq, e) for seq, e in home.events(types=[cls])
+            if e.agent() == by and home.ids.event(seq) not in retracted]
+
+
+def test_component_concludes_the_activities_the_model_recognises(memory_home, house, fitted):
+    Pipeline([ActivitiesComponent(fitted)]).attach(memory_home)
+    ingest(memory_home, house, annotated=False)
+    found = conclusions(memory_home)
+    expected = [s for s in fitted.segments(house) if s.end <= found[-1][1].end]
+    assert len(found) >= 20 and [(e.activity, e.start, e.end) for _, e in found] == [
+        (fitted.kinds_[s.label], s.start, s.end) for s in expected]
+    for (_, e), s in zip(found, expected):
+        assert e.confidence == pytest.approx(s.confidence)
+        for ref in e.derived_from:
+            obs = memory_home.event(memory_home.ids.seq_of(ref))
+            assert isinstance(obs, SensorObserved) and obs.property == "activated"
+    away = [e for _, e in found if e.activity == CS + "LeavingHome"]
+    # the last day's absence ends less than the model's 12-hour horizon before the last reading
+    assert len(away) == 3 and all(e.end - e.start > dt.timedelta(hours=8) for e in away)
+
+
+def test_component_learns_from_the_households_own_annotations(memory_home, house):
+    """No model given: it fits one on the annotated days and recognises the unannotated one."""
+    day4 = dt.datetime(2008, 3, 6, tzinfo=AMS)
+    labelled = house.between(house.bounds()[0], day4)
+    memory_home.append_many(annotation_events(labelled))
+    component = ActivitiesComponent()
+    Pipeline([component]).attach(memory_home)
+    ingest(memory_home, house, annotated=False)
+    on_day4 = {e.activity for _, e in conclusions(memory_home) if e.start >= day4}
+    assert {CS + "GettingADrink", CS + "UsingTheToilet"} <= on_day4
+    model = component.fit(memory_home)  # the same fit, from the same graph
+    assert model.classes_ == sorted(set(house.labels) | {IDLE})
+    found = [(e.activity, e.start, e.end) for _, e in conclusions(memory_home)]
+    offline = [(model.kinds_[s.label], s.start, s.end) for s in model.segments(house)]
+    assert found == offline[:len(found)]
+
+
+FLUSH_IS_A_TOILET = ("<urn:hearth:h1:device:4> <https://w3id.org/hearth#ofKind> "
+                     "<https://w3id.org/hearth/commonsense#ToiletBowl> .")
+FLUSH_PATTERN = Pattern.from_dict({"pattern": "flush", "steps": {"flush": "cs:ToiletFlushed"},
+                                   "conclude": {"activity": "cs:UsingTheToilet",
+                                                "confidence": 0.6}})
+
+
+def test_component_corroborates_a_pattern_instead_of_concluding_twice(memory_home, house,
+                                                                      fitted):
+    Pipeline([PatternsComponent([FLUSH_PATTERN]), ActivitiesComponent(fitted)]).attach(
+        memory_home)
+    ingest(memory_home, house, annotated=False, facts=FLUSH_IS_A_TOILET)
+    toilet = CS + "UsingTheToilet"
+    patterns = conclusions(memory_home, by="component:patterns")
+    assert patterns and all(e.activity == toilet for _, e in patterns)
+    mine = [e for _, e in conclusions(memory_home) if e.activity == toilet]
+    assert not [m for m in mine for _, p in patterns if m.start <= p.end and p.start <= m.end]
+    agreed = conclusions(memory_home, ActivityCorroborated)
+    assert {memory_home.ids.seq_of(e.conclusion) for _, e in agreed} <= {s for s, _ in patterns}
+    assert len(agreed) >= 6
+    for seq, e in agreed:
+        assert e == memory_home.event(seq)
+        assert e.start <= memory_home.event(memory_home.ids.seq_of(e.conclusion)).start < e.end
+        assert e.confidence > max(0.6, e.model_confidence)
+        assert e.conclusion in e.derived_from
+
+
+def test_a_later_pattern_conclusion_takes_over_the_models(memory_home, house, fitted):
+    Pipeline([ActivitiesComponent(fitted)]).attach(memory_home)
+    ingest(memory_home, house, annotated=False)
+    (seq, dinner), *_ = [(s, e) for s, e in conclusions(memory_home)
+                         if e.activity == CS + "PreparingDinner"]
+    pattern = memory_home.append(ActivityInferred(
+        time=dinner.end, by="component:patterns", activity=CS + "PreparingDinner",
+        start=dinner.start + dt.timedelta(minutes=5), end=dinner.start + dt.timedelta(minutes=9),
+        confidence=0.7, derived_from=dinner.derived_from[:2]))
+    assert memory_home.ids.event(seq) in memory_home.state.retracted
+    (_, agreed), = conclusions(memory_home, ActivityCorroborated)
+    assert agreed.conclusion == pattern.iri and (agreed.start, agreed.end) == (dinner.start,
+                                                                               dinner.end)
+    assert agreed.confidence == pytest.approx(1 - 0.3 * (1 - dinner.confidence))
+
+
+def test_retracting_an_observation_withdraws_what_was_concluded_from_it(memory_home, house,
+                                                                        fitted):
+    Pipeline([ActivitiesComponent(fitted)]).attach(memory_home)
+    ingest(memory_home, house, annotated=False)
+    before = conclusions(memory_home)
+    seq, drink = next((s, e) for s, e in before if e.activity == CS + "GettingADrink")
+    memory_home.retract(drink.derived_from[0], reason="the cupboard sensor misfired",
+                        time=house.bounds()[1])
+    assert memory_home.ids.event(seq) in memory_home.state.retracted
+    after = conclusions(memory_home)
+    spans = [(e.activity, e.start, e.end) for _, e in after]
+    assert len(spans) == len(set(spans))  # decoded again, nothing concluded twice
+    assert all(memory_home.ids.event(seq) not in e.derived_from for _, e in after)
+
+
+def test_component_is_made_by_name_from_a_model_file(fitted, tmp_path):
+    path = tmp_path / "m.npz"
+    fitted.save(path)
+    component = make_component("activities", model=str(path), every_min=30)
+    assert component.name == "activities" and component.model.classes_ == fitted.classes_
+    with pytest.raises(ActivityDataError, match="no activity model"):
+        make_component("activities", model=str(tmp_path / "none.npz"))
+
+
+def test_a_restarted_component_carries_on_where_it_stopped(house, fitted):
+    """A new component on the same store (a restart) concludes the rest, and nothing twice."""
+    from kg.household import Household
+    events = list(to_events(house))
+    cut = len(events) // 2
+    first = Hearth.in_memory().create_household("h1", time="2008-03-01T00:00:00Z")
+    Pipeline([ActivitiesComponent(fitted)]).attach(first)
+    first.append_many(events[:cut])
+    before = conclusions(first)
+    again = Household("h1", first.store)
+    Pipeline([ActivitiesComponent(fitted)]).attach(again)
+    again.append_many(events[cut:])
+    after = [(e.activity, e.start, e.end) for _, e in conclusions(again)]
+    assert before and len(after) > len(before) and len(after) == len(set(after))
+    offline = [(fitted.kinds_[s.label], s.start, s.end) for s in fitted.segments(house)]
+    assert after == offline[:len(after)]
+
+
+def test_without_a_model_or_annotations_it_concludes_nothing_and_keeps_little(memory_home,
+                                                                              house):
+    component = ActivitiesComponent(history_hours=6)
+    Pipeline([component]).attach(memory_home)
+    ingest(memory_home, house, annotated=False)
+    assert conclusions(memory_home) == []
+    h = component._homes[memory_home]
+    # what a model found later would read: two days back, and 6 hours of history before that
+    old = [r for r in h.rows if r.time < h.latest - dt.timedelta(hours=48 + 6)]
+    assert len(h.rows) < 2 * len(house.intervals) and len(old) <= len(house.sensors)
