@@ -361,6 +361,12 @@ def eval_zero_shot(ctx: typer.Context):
     _eval("reasoner.eval_zero_shot", ctx)
 
 
+@eval_app.command("explanations", context_settings=_PASSTHROUGH)
+def eval_explanations(ctx: typer.Context):
+    """Faithfulness (deletion test) and speed of explanations (--json)."""
+    _eval("reasoner.eval_explanations", ctx)
+
+
 @app.command("resolve", context_settings=_PASSTHROUGH)
 def resolve_cmd(ctx: typer.Context):
     """Suggest what an unfamiliar request could mean ("TEXT" --household H [--offline] [--json])."""

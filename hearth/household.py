@@ -29,7 +29,8 @@ from kg.log import Appended
 from kg.terms import parse_datetime
 from reasoner.pipeline import FACTORIES, Pipeline, populate_registry
 
-DEFAULT_COMPONENTS = ("understanding", "resolution", "rules", "patterns", "activities", "hunches")
+DEFAULT_COMPONENTS = ("understanding", "resolution", "rules", "patterns", "activities", "hunches",
+                      "explanations")
 
 
 def _when(time: str | dt.datetime | None) -> dt.datetime:
@@ -47,28 +48,6 @@ class Heard:
 
     def of_type(self, cls: type[E.Event]) -> list[Appended]:
         return [a for a in self.conclusions if isinstance(a.event, cls)]
-
-
-@dataclass(frozen=True)
-class ConclusionExplanation:
-    """Why a conclusion was drawn: the sentence, the component and rule or pattern, and the events
-    it came from (each with its own explanation when it is itself a conclusion)."""
-
-    seq: int
-    event: E.Event
-    sentence: str
-    by: str
-    evidence: list["ConclusionExplanation | Appended"]
-
-    def text(self, indent: int = 0) -> str:
-        lines = [" " * indent + self.sentence]
-        for item in self.evidence:
-            if isinstance(item, ConclusionExplanation):
-                lines.append(item.text(indent + 2))
-            else:
-                lines.append(" " * (indent + 2) + f"#{item.seq} {item.event.type_name()} "
-                             f"at {item.event.time:%H:%M}")
-        return "\n".join(lines)
 
 
 class Household(kg_household.Household):
@@ -124,34 +103,20 @@ class Household(kg_household.Household):
         return [Appended(seq, self.ids.event(seq), e) for seq, e in items
                 if e.derived_from and self.ids.event(seq) not in retracted]
 
-    def explain(self, conclusion: int | NamedNode | Appended | Triple | tuple):
-        """Why the engine concluded something: an inferred triple gives every derivation down to
-        the input events (``reasoner.rules.explain``); a conclusion event (its sequence number,
-        IRI or the ``Appended`` returned by ``append``) gives the sentence, the rule or pattern,
-        and its evidence, recursively."""
-        if isinstance(conclusion, (Triple, tuple)):
-            from reasoner.rules import explain
-            return explain(self, conclusion)
-        seq = (conclusion.seq if isinstance(conclusion, Appended) else conclusion
-               if isinstance(conclusion, int) else self.ids.seq_of(conclusion))
-        return self._explain_event(seq, set())
+    def explain(self, conclusion: int | NamedNode | Appended | Triple | tuple, **options):
+        """Why the engine concluded something (``reasoner.explain.explain``): the sentence, the
+        rule, pattern or model that drew it, its evidence down to the input events, and for a
+        learned score the Shapley attribution over features a person recognises.
+        ``conclusion`` is a sequence number, an event IRI, the ``Appended`` that ``append``
+        returned, or an inferred triple. ``record=True`` also writes it to the log."""
+        from reasoner.explain import explain
+        return explain(self, conclusion, **options)
 
-    def _explain_event(self, seq: int, seen: set[int]) -> ConclusionExplanation:
-        from reasoner.annotations import explain_event
-        from .timeline import describe
-        seen.add(seq)
-        event = self.event(seq)
-        line = explain_event(self, event, describe) if event.derived_from else None
-        sentence = describe(event, self.state) + (f" {line}" if line else "")
-        evidence: list = []
-        for ref in event.derived_from:
-            s = self.ids.seq_of(ref)
-            if s in seen:
-                continue
-            source = self.event(s)
-            evidence.append(self._explain_event(s, seen) if source.derived_from
-                            else Appended(s, ref, source))
-        return ConclusionExplanation(seq, event, sentence, event.agent(), evidence)
+    def why_not(self, what, **options):
+        """Why a suggestion, hunch or automation did not happen: the closest candidate, and
+        what was missing or held its score back (``reasoner.explain.why_not``)."""
+        from reasoner.explain import why_not
+        return why_not(self, what, **options)
 
 
 class Hearth(kg_household.Hearth):

@@ -97,6 +97,8 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     intentName skillName slots outOfScope
     FactsFetched FetchedFact term source fetchedAt fact factSubject factRelation factObject weight
     surfaceText targetValue ActivityAnnotated ActivityCorroborated corroborates modelConfidence
+    ExplanationProvided Explanation explains explanationKind conclusionKind drawnBy restsOn
+    hasAttribution missing heldBackBy
 """)
 
 SOSA = Vocabulary("sosa", "http://www.w3.org/ns/sosa/", """

@@ -35,6 +35,8 @@ def _understanding_describers() -> None:
     DESCRIBERS[FactsFetched] = describe_facts_fetched
     from .activities import ActivityCorroborated, describe_corroboration
     DESCRIBERS[ActivityCorroborated] = describe_corroboration
+    from .explain import ExplanationProvided, describe_explanation
+    DESCRIBERS[ExplanationProvided] = describe_explanation
 
 
 _understanding_describers()

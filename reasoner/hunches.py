@@ -410,3 +410,226 @@ def hunches_component(*, threshold: float = 0.75, prior_weight: float = 120.0
 
 def describe_hunch(event: HunchRaised, state) -> str:
     return f"Hunch ({event.score:.2f}): {event.suggestion}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Explaining a hunch's score (used by reasoner.explain; nothing above depends on it)
+
+
+@dataclass
+class HunchSituation:
+    """What the decision to raise a hunch of ``kind`` about ``device`` rested on at ``time``,
+    as the component saw it (its baseline learned from the log before that moment).
+
+    ``quiet_minutes``: how long nobody had moved in the device's area (room kinds) or how long
+    everyone had been out (nobody-home kinds), 0 when someone was there; None when the kind has
+    no such condition. ``evidence`` maps each feature name to the events it was read from."""
+
+    device: str
+    device_name: str
+    area_name: str
+    kind: Any                      # signals.HunchKind
+    kind_label: str
+    time: dt.datetime
+    part: str | None
+    anyone_home: bool
+    on_since: dt.datetime
+    on_minutes: float
+    quiet: str | None              # "room", "away" or None
+    quiet_minutes: float | None
+    quiet_since: dt.datetime | None
+    baseline: Baseline
+    knowledge: Knowledge
+    threshold: float
+    evidence: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def window(self) -> float:
+        return float(self.kind.window_minutes)
+
+    @property
+    def estimate(self) -> Estimate:
+        return self.baseline.estimate(self.device, self.part, self.anyone_home)
+
+    @property
+    def score(self) -> float:
+        """The anomaly score, as ``HunchRaised.score`` records it."""
+        return round(1 - self.estimate.p_on, 3)
+
+    def decision(self, *, part: str | None = None, anyone_home: bool | None = None,
+                 habit: bool = True, on_minutes: float | None = None,
+                 quiet_minutes: float | None = None) -> float:
+        """The anomaly score where every condition of the kind holds, else 0: what the
+        component compares with its threshold. Arguments override the situation's values
+        (``habit=False``: what common sense alone expects, no learned minutes)."""
+        part = self.part if part is None else part
+        anyone = self.anyone_home if anyone_home is None else anyone_home
+        on = self.on_minutes if on_minutes is None else on_minutes
+        quiet = self.quiet_minutes if quiet_minutes is None else quiet_minutes
+        if self.kind.times and part not in self.kind.times:
+            return 0.0
+        if on < self.window:
+            return 0.0
+        if self.quiet == "room" and (quiet is None or quiet < self.window):
+            return 0.0
+        if self.quiet == "away" and (anyone or quiet is None or quiet < self.window):
+            return 0.0
+        if habit:
+            p_on = self.baseline.estimate(self.device, part, anyone).p_on
+        else:
+            p_on = self.baseline.prior_on(part, anyone)
+        return 1.0 - p_on
+
+    def part_label(self, part: str | None) -> str:
+        return self.knowledge.labels.get(part or "", "this time of day") if part else \
+            "this time of day"
+
+
+def hunch_situations(home: Household, *, before: int, device: str | None = None,
+                     kind: str | None = None, threshold: float = 0.75,
+                     prior_weight: float = 120.0) -> list[HunchSituation]:
+    """Every (device that is on, hunch kind the component evaluates) pair just before event
+    ``before``, with what the decision rests on, whether or not a hunch was raised: the
+    candidates of a "why" and a "why not". Learns the baseline from the log as the component
+    does when it meets a household."""
+    comp = HunchesComponent(threshold=threshold, prior_weight=prior_weight)
+    h = comp._start(home, before)
+    tl, k = h.timeline, h.timeline.knowledge
+    state = tl.state
+    if before <= 1:
+        return []
+    now = home.event(before - 1).time
+    anyone = bool(state.who_is_home())
+    part = k.part_of_day(now.timetz().replace(tzinfo=None))
+    out = []
+    for hk in k.hunch_kinds.values():
+        if kind is not None and hk.iri != kind:
+            continue
+        device_conditions = [c for c in hk.conditions if c in DEVICE_CONDITIONS]
+        others = [c for c in hk.conditions if c not in DEVICE_CONDITIONS]
+        if len(device_conditions) != 1 or not set(others) <= {ROOM_EMPTY, NOBODY_HOME}:
+            continue
+        signal = k.signals[device_conditions[0]]
+        for (dev, attribute), sv in state.device_states.items():
+            if attribute != "state" or not is_on(sv.value):
+                continue
+            if device is not None and dev != device:
+                continue
+            cls = tl.device_class(dev)
+            if cls is None or not k.is_subclass(cls, signal.device_type or cls):
+                continue
+            evidence = {"on_for": (sv.event.value,)}
+            quiet = quiet_minutes = quiet_since = None
+            if ROOM_EMPTY in others:
+                area = tl.area_of(dev)
+                sensors = [d for d in state.devices.values()
+                           if area is not None and d.area == area and d.kind == "motion_sensor"]
+                if not sensors:
+                    continue  # nobody can tell whether the room is empty: not a candidate
+                quiet = "room"
+                empty = comp._room_empty(tl, dev, now, dt.timedelta(0), sv.since)
+                if empty is None:
+                    quiet_minutes = 0.0
+                else:
+                    quiet_minutes = float(empty[0])
+                    quiet_since = now - dt.timedelta(minutes=empty[0])
+                    if empty[1] is not None:
+                        evidence["quiet"] = (empty[1].value,)
+            if NOBODY_HOME in others:
+                quiet = "away"
+                if not anyone and h.nobody_since is not None:
+                    quiet_since = h.nobody_since[0]
+                    quiet_minutes = (now - quiet_since).total_seconds() / 60
+                    evidence["quiet"] = (h.nobody_since[1].value,)
+                else:
+                    quiet_minutes = 0.0
+            area = tl.area_of(dev)
+            out.append(HunchSituation(
+                device=dev, device_name=state.name_of("device", dev),
+                area_name=state.name_of("area", area) if area else "room", kind=hk,
+                kind_label=hk.label, time=now, part=part, anyone_home=anyone,
+                on_since=sv.since, on_minutes=(now - sv.since).total_seconds() / 60,
+                quiet=quiet, quiet_minutes=quiet_minutes, quiet_since=quiet_since,
+                baseline=h.baseline, knowledge=k, threshold=threshold, evidence=evidence))
+    return out
+
+
+def score_features(situation: HunchSituation, *, contrastive: bool = False):
+    """Features a person recognises for a hunch decision, and its score function
+    ``score_fn(present) -> float`` (:meth:`HunchSituation.decision` with the absent features at
+    their baselines), for :func:`reasoner.attribution.attribute`.
+
+    The features: the time of day, who is home (for room kinds), the device's learned habit,
+    how long it had been on, and how long its room had been empty (or everyone out). Baselines
+    are an ordinary moment (``contrastive=False``: the part of day the device is most often on,
+    someone home, no habit learned, just switched on, someone just there) or, for
+    :func:`reasoner.attribution.why_not`, the closest case where the kind's conditions hold
+    (``contrastive=True``: its typical time, the window reached, no habit learned).
+    """
+    from .attribution import Feature
+
+    s = situation
+    k = s.knowledge
+    window = s.window
+    parts = list(k.times_of_day)
+    if contrastive:
+        base_part = s.part if (not s.kind.times or s.part in s.kind.times) else s.kind.times[0]
+    else:
+        ranked = sorted((p for p in parts if p != s.part),
+                        key=lambda p: -s.baseline.estimate(s.device, p, True).p_on)
+        base_part = ranked[0] if ranked else s.part
+    features = [Feature("time_of_day", f"it was {s.part_label(s.part)}",
+                        value=s.part_label(s.part), baseline=s.part_label(base_part),
+                        baseline_label=f"it had been {s.part_label(base_part)}")]
+    if s.quiet != "away":
+        base_home = s.anyone_home if contrastive else True
+        features.append(Feature(
+            "who_is_home", "someone was home" if s.anyone_home else "nobody was home",
+            value=s.anyone_home, baseline=base_home,
+            baseline_label="someone had been home" if base_home else "nobody had been home"))
+    est = s.estimate
+    if est.minutes >= 1:
+        rate = est.minutes_on / est.minutes
+        habit = (f"the {s.device_name} is {'usually on' if rate >= 0.5 else 'rarely on'} "
+                 f"then ({rate:.0%} of {est.minutes / 60:.1f} h seen)")
+    else:
+        habit = f"I had not yet seen the {s.device_name} at this time of day"
+    features.append(Feature("habit", habit, value=round(est.p_on, 4),
+                            baseline=round(s.baseline.prior_on(s.part, s.anyone_home), 4),
+                            baseline_label="I had not learned its habits yet"))
+    on_base = (window if s.on_minutes < window else s.on_minutes) if contrastive else 0.0
+    features.append(Feature(
+        "on_for", f"it had been on since {s.on_since:%H:%M} ({s.on_minutes:.0f} min)",
+        value=round(s.on_minutes, 1), baseline=on_base,
+        baseline_label=f"it had been on for {window:.0f} minutes" if contrastive
+        else "it had just been switched on", evidence=s.evidence.get("on_for", ())))
+    q_base: float | None = None
+    if s.quiet is not None:
+        q = s.quiet_minutes or 0.0
+        q_base = (window if q < window else q) if contrastive else 0.0
+        if s.quiet == "room":
+            label = (f"nobody had moved in the {s.area_name} for {q:.0f} min" if q > 0
+                     else f"someone was in the {s.area_name}")
+            base_label = (f"nobody had been in the {s.area_name} for {window:.0f} minutes"
+                          if contrastive else f"someone had just been in the {s.area_name}")
+        else:
+            label = (f"everyone had been out since {s.quiet_since:%H:%M}" if q > 0 and
+                     s.quiet_since else "someone was home")
+            base_label = (f"everyone had been out for {window:.0f} minutes" if contrastive
+                          else "someone had been home")
+        features.append(Feature("quiet", label, value=round(q, 1), baseline=q_base,
+                                baseline_label=base_label, evidence=s.evidence.get("quiet", ())))
+    base_anyone = next((f.baseline for f in features if f.name == "who_is_home"),
+                       s.anyone_home)
+
+    def score_fn(present: frozenset) -> float:
+        anyone = s.anyone_home if "who_is_home" in present else base_anyone
+        quiet = s.quiet_minutes if "quiet" in present else q_base
+        if s.quiet == "away":  # being out is one feature: nobody home, and for how long
+            anyone = s.anyone_home if "quiet" in present else not contrastive
+        return s.decision(part=s.part if "time_of_day" in present else base_part,
+                          anyone_home=anyone, habit="habit" in present,
+                          on_minutes=s.on_minutes if "on_for" in present else on_base,
+                          quiet_minutes=quiet)
+
+    return features, score_fn

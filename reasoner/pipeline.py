@@ -51,7 +51,8 @@ FACTORIES: dict[str, Callable[..., Component]] = {}
 # The modules whose components ship with hearth; populate_registry() imports them (explicitly,
 # once, rather than as a side effect of importing the package).
 BUILTIN_MODULES = ("reasoner.rules", "reasoner.patterns", "reasoner.hunches",
-                   "reasoner.understanding", "reasoner.resolution", "reasoner.activities")
+                   "reasoner.understanding", "reasoner.resolution", "reasoner.activities",
+                   "reasoner.explain")
 
 
 def populate_registry() -> dict[str, Callable[..., Component]]:

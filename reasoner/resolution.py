@@ -49,6 +49,7 @@ and from the ``FactsFetched`` events it rests on.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -1684,3 +1685,164 @@ def _print(resolution: Resolution) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+# ============================================================================================
+# Explaining a suggestion's score: the words and facts it rests on (reasoner.explain)
+# ============================================================================================
+
+class _CachingEncoder:
+    """An encoder that encodes each distinct text once (re-scoring many masked utterances)."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.cache: dict[str, np.ndarray] = {}
+        self.name = getattr(encoder, "name", None)
+        self.dim = getattr(encoder, "dim", None)
+
+    def encode(self, texts):
+        texts = list(texts)
+        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if todo:
+            self.cache.update(zip(todo, np.asarray(self.encoder.encode(todo))))
+        return np.stack([self.cache[t] for t in texts])
+
+
+_WORD_SPAN = re.compile(r"[\w'’-]+")
+
+
+def _same_suggestion(s: Suggestion, intent: str, command: str | None, target: str | None,
+                     *, strict: bool) -> bool:
+    if s.intent != intent or (command is not None and s.command != command):
+        return False
+    return not strict or target is None or s.target == target
+
+
+def score_features(home: Household, text: str, suggestion: Any, *,
+                   resolver: Resolver | None = None, device: str | None = None,
+                   time: dt.datetime | None = None, max_facts: int = 4):
+    """Features a person recognises for the score of one suggestion for ``text``: its words and
+    the facts it rests on (the first ``max_facts`` of its sources); and ``score_fn(present)``,
+    which runs the resolver's own steps again (key terms, facts, candidates, embedding, ranking,
+    offline) with the absent words left out of the utterance and the absent facts left out of
+    the commonsense graph and the lexicon, and returns that suggestion's score (0 when it is no
+    longer made). ``suggestion``: a :class:`Suggestion`, a ``SuggestionMade`` or a mapping with
+    ``intent``, ``command`` (or ``action``) and ``target``. Returns None when the resolver no
+    longer makes that suggestion for ``text``."""
+    from .attribution import Feature
+
+    def get(name):
+        if isinstance(suggestion, Mapping):
+            return suggestion.get(name)
+        return getattr(suggestion, name, None)
+
+    intent = get("intent")
+    command = get("command") if get("command") is not None else get("action")
+    target = get("target")
+    if not intent:
+        raise ResolutionError("score_features needs the suggestion's intent")
+    base = resolver or default_resolver()
+    knowledge = Commonsense.of(home)
+    catalogue = base.catalogue(home)
+    index = base._intent_index(home, catalogue, knowledge)
+    r = copy.copy(base)
+    r.min_score, r.max_suggestions = 0.0, 10 ** 6
+    if base.encoder is not None:
+        r._encoder = _CachingEncoder(base.encoder)
+    gathered: dict[tuple[str, bool], FactsResult | None] = {}
+    mentions: dict[str, Any] = {}
+
+    def facts_of(terms) -> dict[str, FactsResult]:
+        out: dict[str, FactsResult] = {}
+        for t in terms:
+            key = (t.lemma, t.weight >= 0.5)
+            if key not in gathered:
+                got, _ = r.gather([t], online=False)
+                gathered[key] = got.get(t.lemma)
+            if gathered[key] is not None:
+                prev = out.get(t.lemma)
+                facts = (prev.facts if prev else ()) + gathered[key].facts
+                out[t.lemma] = FactsResult(t.lemma, _dedupe(facts))
+        return out
+
+    def run(words_text: str, kv: Commonsense, dropped: frozenset, only_intent: bool = True
+            ) -> list[Suggestion]:
+        terms = key_terms(words_text, phrases=knowledge.phrases, lexicon=r.lexicon)
+        facts = {k: FactsResult(k, tuple(x for x in v.facts if x not in dropped))
+                 for k, v in facts_of(terms).items()}
+        roots = r._roots(terms, facts, kv)
+        cands = r._candidates(roots, catalogue, kv)
+        if words_text not in mentions:
+            mentions[words_text] = r._extractor(home).extract(words_text, now=time)
+        if index is not None:
+            r._embed(words_text, roots, kv, index, cands)
+        if only_intent:  # other intents' suggestions do not change this one's score
+            cands = {key: c for key, c in cands.items() if c.intent.id == intent}
+        return r._rank(home, words_text, cands, mentions[words_text], device, kv)
+
+    full = run(text, knowledge, frozenset(), only_intent=False)
+    match = next((s for s in full if _same_suggestion(s, intent, command, target, strict=True)),
+                 None) or next((s for s in full if _same_suggestion(s, intent, command, target,
+                                                                    strict=False)), None)
+    if match is None:
+        return None
+    spans = [(m.start(), m.end()) for m in _WORD_SPAN.finditer(text)]
+    facts = list(_dedupe(match.sources))[:max_facts]
+    features = [Feature(f"w{i}", f'you said "{text[a:b]}"', value=text[a:b], baseline="")
+                for i, (a, b) in enumerate(spans)]
+    features += [Feature(f"f{i}", fact.explain().replace(f" ({fact.source})",
+                                                         f" ({_source_name(fact.source)})"),
+                         value=fact.surface_text or fact.object, baseline=None)
+                 for i, fact in enumerate(facts)]
+
+    # what leaving a fact out removes: a word's link to a concept, or a commonsense relation
+    removals: list[tuple[list, list]] = []
+    for fact in facts:
+        words_out, edges_out = [], []
+        if fact.source == COMMONSENSE and fact.source_url:
+            key = _norm(fact.subject)
+            for concept, how in knowledge.words.get(key, ()):
+                if knowledge.word_fact(fact.subject, concept, how) == fact:
+                    words_out.append((key, (concept, how)))
+            for p, o in knowledge.edges.get(fact.source_url, ()):
+                if knowledge.edge_fact(fact.source_url, p, o) == fact:
+                    edges_out.append((fact.source_url, (p, o)))
+        removals.append((words_out, edges_out))
+
+    def view(absent: list[int]) -> Commonsense:
+        if not absent:
+            return knowledge
+        kv = copy.copy(knowledge)
+        kv.words = dict(knowledge.words)
+        kv.edges = dict(knowledge.edges)
+        for i in absent:
+            words_out, edges_out = removals[i]
+            for key, entry in words_out:
+                kv.words[key] = [e for e in kv.words.get(key, ()) if e != entry]
+            for s, edge in edges_out:
+                kv.edges[s] = [e for e in kv.edges.get(s, ()) if e != edge]
+        return kv
+
+    def masked_text(present: frozenset) -> str:
+        if all(f"w{i}" in present for i in range(len(spans))):
+            return text
+        out, at = [], 0
+        for i, (a, b) in enumerate(spans):
+            if f"w{i}" not in present:
+                out.append(text[at:a])
+                at = b
+        out.append(text[at:])
+        return " ".join("".join(out).split())
+
+    def score_fn(present: frozenset) -> float:
+        words_text = masked_text(present)
+        if not words_text.strip():
+            return 0.0
+        absent = [i for i in range(len(facts)) if f"f{i}" not in present]
+        dropped = frozenset(facts[i] for i in absent if facts[i].source != COMMONSENSE)
+        found = run(words_text, view(absent), dropped)
+        scores = [s.score for s in found if _same_suggestion(s, intent, command, target,
+                                                              strict=False)]
+        return float(max(scores, default=0.0))
+
+    return features, score_fn

@@ -869,3 +869,96 @@ def understanding_component(*, understander: Understander | None = None, **confi
         understander = Understander(**config)
     return UnderstandingComponent(understander)
 
+
+
+# ============================================================================================
+# Explaining a confidence: the classifier re-scored with words removed (reasoner.explain)
+# ============================================================================================
+
+_TOKEN = re.compile(r"[\w'’-]+")
+
+
+def _label_confidence(raw: Any, intent: str | None) -> float:
+    """The confidence a prediction gives ``intent`` (None: out of scope) on the scale
+    ``UtteranceInterpreted.confidence`` records."""
+    pred = _as_prediction(raw)
+    top = pred.confidence if pred.confidence is not None else pred.score
+    top = float(max(0.0, min(1.0, top)))
+    if intent is None:
+        return 1.0 - top
+    if pred.label == intent or (pred.label is None and pred.alternatives
+                                and pred.alternatives[0][0] == intent):
+        return top
+    for label, prob in getattr(raw, "top_k", ()) or ():   # classifiers that give probabilities
+        if label == intent:
+            return float(max(0.0, min(1.0, prob)))
+    return 0.0
+
+
+def intent_scores(classifier: Any, texts: Sequence[str], intent: str | None) -> np.ndarray:
+    """The classifier's confidence that each text means ``intent`` (None: that no skill covers
+    it), on the scale of ``UtteranceInterpreted.confidence``: the reading that was recorded gets
+    the same number back. :class:`NearestSampleClassifier` scores any intent exactly; another
+    classifier is read through its ``predict`` (its ``top_k`` probabilities when it has them).
+    """
+    texts = list(texts)
+    if not texts:
+        return np.zeros(0)
+    if isinstance(classifier, NearestSampleClassifier) and (
+            intent is None or intent in classifier.labels):
+        rows = classifier.scores(_normalize(classifier.encoder.encode(texts)))
+        col = rows.argmax(axis=1) if intent is None else \
+            np.full(len(texts), classifier.labels.index(intent))
+        own = rows[np.arange(len(texts)), col]
+        share = 1.0 / np.exp((rows - own[:, None]) / 0.02).sum(axis=1)
+        conf = share * (1 / (1 + np.exp(-(own - classifier.threshold) / 0.03)))
+        conf = np.clip(conf, 0.0, 1.0)
+        return 1.0 - conf if intent is None else conf
+    return np.array([_label_confidence(p, intent) for p in classifier.predict(texts)])
+
+
+def score_features(text: str, intent: str | None, *, classifier: Any = None,
+                   understander: "Understander | None" = None):
+    """The words of ``text`` as features of the confidence of its reading as ``intent`` (None:
+    out of scope), and a ``score_batch(masks)`` that re-scores the classifier with the absent
+    words removed (every distinct text once, in one call). For
+    :func:`reasoner.attribution.attribute`.
+
+    >>> class Keyword:                      # a stand-in classifier: "lights" means lights
+    ...     def predict(self, texts):
+    ...         return [IntentPrediction("lights.turn_on", 0.9 if "lights" in t else 0.2,
+    ...                                  False, (), 0.9 if "lights" in t else 0.2) for t in texts]
+    >>> feats, score = score_features("lights on", "lights.turn_on", classifier=Keyword())
+    >>> [f.name for f in feats], score(np.array([[True, True], [False, True]])).tolist()
+    (['w0', 'w1'], [0.9, 0.2])
+    """
+    from .attribution import Feature
+
+    if classifier is None:
+        classifier = (understander or default_understander()).classifier
+    spans = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    features = [Feature(f"w{i}", f'the word "{text[a:b]}"', value=text[a:b], baseline="")
+                for i, (a, b) in enumerate(spans)]
+    cache: dict[str, float] = {}
+
+    def masked(row) -> str:
+        if all(row):
+            return text
+        out, at = [], 0
+        for keep, (a, b) in zip(row, spans):
+            if not keep:
+                out.append(text[at:a])
+                at = b
+        out.append(text[at:])
+        return " ".join("".join(out).split())
+
+    def score_batch(masks: np.ndarray) -> np.ndarray:
+        texts = [masked(row) for row in np.asarray(masks, dtype=bool)]
+        todo = sorted({t for t in texts if t not in cache and t})
+        if todo:
+            cache.update(zip(todo, (float(x) for x in intent_scores(classifier, todo, intent))))
+        if "" in texts and "" not in cache:  # nothing said: no reading at all
+            cache[""] = 0.0
+        return np.array([cache[t] for t in texts])
+
+    return features, score_batch
