@@ -10,6 +10,7 @@ from rich.panel import Panel
 
 from kg.ingest import parse_lines
 from reasoner.annotations import annotations, timeline_items
+from reasoner.fixture_skills import attach_demo, demo_annotations, is_bookkeeping
 
 from .household import Hearth
 from .timeline import describe, print_timeline
@@ -31,14 +32,15 @@ def run_demo(console: Console, household_dir: Path | None = None) -> Path:
         hearth = Hearth.open(root)
     events, _ = parse_lines(DEMO_DAY.read_text().splitlines())
     home = hearth.create_household(HOUSEHOLD, name="The Riveras", time=events[0].time)
+    attach_demo(home)  # films, restaurants and rides answer from a built-in demo fixture
     appended = [home.append(e) for e in events]  # one at a time, as a live home would
 
     console.print(Panel.fit(
         f"[bold]A day in the Riveras' home[/]\n{len(appended)} events replayed into the embedded "
         f"store at {root}", border_style="cyan"))
-    notes = annotations(home, describe=describe)
-    print_timeline(console, timeline_items(home), home.state,
-                   annotate=lambda seq, event: notes.get(seq, []))
+    notes = demo_annotations(home, annotations(home, describe=describe))
+    items = [(s, e) for s, e in timeline_items(home) if not is_bookkeeping(e)]
+    print_timeline(console, items, home.state, annotate=lambda seq, event: notes.get(seq, []))
 
     state = home.state
     lights_on = [d.name for d in state.devices.values()

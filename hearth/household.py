@@ -29,8 +29,8 @@ from kg.log import Appended
 from kg.terms import parse_datetime
 from reasoner.pipeline import FACTORIES, Pipeline, populate_registry
 
-DEFAULT_COMPONENTS = ("understanding", "resolution", "rules", "patterns", "activities", "hunches",
-                      "explanations")
+DEFAULT_COMPONENTS = ("understanding", "dialogue", "goals", "resolution", "rules", "patterns",
+                      "activities", "hunches", "explanations")
 
 
 def _when(time: str | dt.datetime | None) -> dt.datetime:

@@ -99,6 +99,11 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     surfaceText targetValue ActivityAnnotated ActivityCorroborated corroborates modelConfidence
     ExplanationProvided Explanation explains explanationKind conclusionKind drawnBy restsOn
     hasAttribution missing heldBackBy
+    Frame UserTurnMade SystemTurnMade FrameOpened FrameIntentChanged SlotFilled GoalsRanked
+    SaidByUser CarriedOver InferredByRule OfferedBySystem
+    frame inSession hasTurn holds turnIndex speakerRole utterance dialogueAct offers slotName
+    valueType valueSource valueNode carriedFromSkill carriedFromSlot carriedFrom revises ranking
+    offeredIntent goalModel
 """)
 
 SOSA = Vocabulary("sosa", "http://www.w3.org/ns/sosa/", """

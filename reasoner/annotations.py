@@ -37,6 +37,9 @@ def _understanding_describers() -> None:
     DESCRIBERS[ActivityCorroborated] = describe_corroboration
     from .explain import ExplanationProvided, describe_explanation
     DESCRIBERS[ExplanationProvided] = describe_explanation
+    from . import dialogue, goals
+    DESCRIBERS.update(dialogue.DESCRIBERS)
+    DESCRIBERS.update(goals.DESCRIBERS)
 
 
 _understanding_describers()

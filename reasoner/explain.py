@@ -1144,6 +1144,9 @@ def _resolver(ctx: ExplainContext):
 
 def _suggestion_score(ctx: ExplainContext, item: Appended) -> LearnedScore | None:
     ev = item.event
+    if ev.agent() == "component:goals":
+        from .goals import learned_score as goal_score
+        return goal_score(ctx, item)
     if ev.kind != "resolution" or not ev.intent:
         return None
     heard = _heard_of(ctx, ev)
