@@ -1749,7 +1749,7 @@ def _register_explainers() -> None:
         if ev.source == "said":
             sentence = f"{possessive(ev.skill)} {ev.slot} is {value} because you said so in turn {ev.turn}."
         elif ev.source == "carried":
-            sentence = (f"{possessive(ev.skill)} {ev.slot} is {value}: carried from {ev.from_skill}'s "
+            sentence = (f"{possessive(ev.skill)} {ev.slot} is {value}: carried from {possessive(ev.from_skill)} "
                         f"{ev.from_slot} when {ev.skill} became active ({ev.reason}).")
         elif ev.source == "inferred":
             sentence = (f"{possessive(ev.skill)} {ev.slot} is {value}: {ev.reason or 'inferred'}, from "

@@ -1788,15 +1788,19 @@ _SKIP = {"FactInferred", "FactsFetched", "ExplanationProvided", "EventRetracted"
 
 def find_conclusion(home: Household, *, device: str | None = None, area: str | None = None,
                     action: str | None = None, before: int | None = None,
-                    limit: int = 5000) -> Appended | None:
+                    words: Sequence[str] = (), limit: int = 5000) -> Appended | None:
     """The most recent conclusion (before event ``before``) that a question is about: about the
     device (or area) and the action when they are given, else the most recent thing the engine
-    did or said (a registered salient type: an action, a suggestion, a hunch, an activity)."""
+    did or said (a registered salient type: an action, a suggestion, a hunch, an activity);
+    ``words`` (the question's content words, "driving time") prefer the most recent such thing
+    whose text shares the most of them."""
     ids = home.ids
     end = (home.head + 1 if before is None else before) - 1
     retracted = home.state.retracted
     salient = tuple(SALIENT)
     best, best_score = None, 0
+    wanted = {w.lower() for w in words}
+    latest = None
     for seq in range(end, max(0, end - limit), -1):
         ev = home.event(seq)
         if not ev.derived_from or ev.type_name() in _SKIP or ids.event(seq) in retracted \
@@ -1804,7 +1808,15 @@ def find_conclusion(home: Household, *, device: str | None = None, area: str | N
             continue
         if device is None and area is None and action is None:
             if isinstance(ev, salient) and _is_engine_act(ev):
-                return Appended(seq, ids.event(seq), ev)
+                if not wanted:
+                    return Appended(seq, ids.event(seq), ev)
+                said = str(getattr(ev, "text", "") or "")
+                if _voices(home, ev, said, salient):
+                    continue  # saying a conclusion out loud: the conclusion itself is found next
+                latest = latest or Appended(seq, ids.event(seq), ev)
+                shared = len(wanted & set(_WORD.findall(said.lower())))
+                if shared > best_score:
+                    best, best_score = Appended(seq, ids.event(seq), ev), shared
             continue
         score = 0
         if device is not None:
@@ -1825,7 +1837,34 @@ def find_conclusion(home: Household, *, device: str | None = None, area: str | N
             score += 1  # what was done outweighs what was offered
         if score > best_score:
             best, best_score = Appended(seq, ids.event(seq), ev), score
-    return best
+    return best or latest
+
+
+_WORD = re.compile(r"[a-z0-9']+")
+# the words of a "why did you …?" question that do not say what it is about
+_QUESTION_WORDS = frozenset("""why how come what made did didn't you do does that this it the a an
+    to me us i my we our say said suggest suggested offer offered remind reminded think is are was
+    of for about on off explain can could tell please""".split())
+
+
+def _voices(home: Household, ev: E.Event, text: str, salient: tuple) -> bool:
+    """``ev`` says out loud what a salient conclusion it comes from says."""
+    if not text:
+        return False
+    for iri in ev.derived_from:
+        try:
+            src = home.event(home.ids.seq_of(iri))
+        except (EventError, ValueError):
+            continue
+        if isinstance(src, salient) and getattr(src, "text", None) == text:
+            return True
+    return False
+
+
+def question_words(text: str) -> list[str]:
+    """The content words of a "why …?" question: ``"why did you offer the driving time"`` →
+    ``["driving", "time"]``."""
+    return [w for w in _WORD.findall(text.lower()) if w not in _QUESTION_WORDS]
 
 
 def _is_engine_act(ev: E.Event) -> bool:
@@ -1909,7 +1948,8 @@ def answer(home: Household, interpreted: Appended, **options) -> Answer | None:
         sentence = result.sentence
         event = explanation_event(home, result, question=interpreted.iri, time=ev.time)
         return Answer(text, sentence, result, event)
-    found = find_conclusion(home, device=device, area=area, action=action, before=before)
+    found = find_conclusion(home, device=device, area=area, action=action, before=before,
+                            words=question_words(text) if text else ())
     if found is None:
         sentence = _nothing_to_explain(ctx, device, area, action, before)
         event = ExplanationProvided(time=ev.time, kind="why", text=sentence,

@@ -566,3 +566,13 @@ def test_a_near_miss_is_explained_from_its_score():
                                    "beach")
     with pytest.raises(X.ExplainError, match="threshold"):
         X.why_not_scored(LearnedScore(feats, score_fn=lambda p: 0.0), "x")
+
+
+def test_a_question_s_content_words_pick_the_conclusion_it_is_about(demo):
+    assert X.question_words("Why did you offer me the driving time?") == ["driving", "time"]
+    latest = X.find_conclusion(demo)
+    words = X.question_words("why did you remind me about the soccer practice")
+    found = X.find_conclusion(demo, words=words)
+    assert "soccer practice" in found.event.text and found.seq != latest.seq
+    # words nothing shares fall back to the most recent thing the engine did or said
+    assert X.find_conclusion(demo, words=["zeppelin"]).seq == latest.seq
