@@ -253,6 +253,8 @@ class Lexicon:
         self.synset = lru_cache(maxsize=cache_size)(self._read_synset)
         self._lemmas = lru_cache(maxsize=cache_size * 4)(self._read_lemmas)
         self._entry = lru_cache(maxsize=cache_size)(self._build_entry)
+        self._irregular: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._lock_irregular = threading.Lock()
         self.load_ms = (time.perf_counter() - started) * 1000.0
 
     _default: "Lexicon | None" = None
@@ -391,6 +393,25 @@ class Lexicon:
         bases += [word[: len(word) - len(old)] + new for old, new in _RULES[pos]
                   if word.endswith(old) and len(word) > len(old)]
         return bases
+
+    def irregular_forms(self, base: str, pos: str = "v") -> tuple[str, ...]:
+        """The inflected forms WordNet's exception lists give for a base form, in file order
+        (``spend`` → spent; ``lose`` → lost); empty for a regular word.
+
+        >>> Lexicon.default().irregular_forms("spend")
+        ('spent',)
+        """
+        pos = _POS_ALIASES.get(pos, pos)
+        if pos not in POS_NAMES:
+            raise ValueError(f"pos {pos!r} is not one of n, v, a, r")
+        with self._lock_irregular:
+            if pos not in self._irregular:
+                rev: dict[str, list[str]] = {}
+                for form, bases in self._exceptions[pos].items():
+                    for b in bases:
+                        rev.setdefault(b, []).append(form)
+                self._irregular[pos] = {b: tuple(f) for b, f in rev.items()}
+        return self._irregular[pos].get(_key(base), ())
 
     def __contains__(self, word: str) -> bool:
         return any(self.base_forms(word, pos) for pos in POS_NAMES)
