@@ -379,5 +379,11 @@ def eval_carryover(ctx: typer.Context):
     _eval("reasoner.eval_carryover", ctx)
 
 
+@eval_app.command("self-learning", context_settings=_PASSTHROUGH)
+def eval_self_learning(ctx: typer.Context):
+    """Learned rewrites on simulated households (--format slurp --data FILE --seed S --json)."""
+    _eval("reasoner.eval_self_learning", ctx)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

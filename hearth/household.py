@@ -16,7 +16,7 @@ True
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +29,8 @@ from kg.log import Appended
 from kg.terms import parse_datetime
 from reasoner.pipeline import FACTORIES, Pipeline, populate_registry
 
-DEFAULT_COMPONENTS = ("understanding", "dialogue", "goals", "resolution", "rules", "patterns",
-                      "activities", "hunches", "explanations")
+DEFAULT_COMPONENTS = ("learning", "understanding", "teaching", "dialogue", "goals", "resolution",
+                      "rules", "patterns", "activities", "hunches", "routines", "explanations")
 
 
 def _when(time: str | dt.datetime | None) -> dt.datetime:
@@ -117,6 +117,53 @@ class Household(kg_household.Household):
         what was missing or held its score back (``reasoner.explain.why_not``)."""
         from reasoner.explain import why_not
         return why_not(self, what, **options)
+
+
+    # -- teaching, routines, blueprints, new intents ------------------------------------------
+    def teach(self, phrase: str, meaning, *, scope: str = "household", person: str | None = None,
+              area: str | None = None, time: str | dt.datetime | None = None) -> Appended:
+        """Teaches a phrase as a command (``reasoner.teaching.teach``): ``meaning`` in words
+        ("lights at twenty percent in the living room") or as actions; ``scope`` household, user
+        (``person``) or room (``area``). Teaching it again in the same scope is a revision."""
+        from reasoner.teaching import teach
+        return teach(self, phrase, meaning, scope=scope, person=person, area=area,
+                     time=_when(time))
+
+    def forget(self, phrase: str, *, person: str | None = None, area: str | None = None,
+               time: str | dt.datetime | None = None) -> Appended:
+        """Forgets a taught command (an event: what was taught stays in the log)."""
+        from reasoner.teaching import forget
+        return forget(self, phrase, person=person, area=area, time=_when(time))
+
+    def define_intent(self, intent: str, examples: Sequence[str], *, actions=None,
+                      person: str | None = None, time: str | dt.datetime | None = None) -> Appended:
+        """A new intent from ~10 examples, usable at once without retraining the others."""
+        from reasoner.teaching import define_intent
+        return define_intent(self, intent, examples, actions=actions, person=person,
+                             time=_when(time))
+
+    def add_routine(self, routine: str, *, trigger: Mapping[str, Any], actions,
+                    label: str | None = None, person: str | None = None,
+                    time: str | dt.datetime | None = None) -> Appended:
+        """A routine: actions (words or action dicts) under a trigger (a phrase, a time, a state
+        change, an event, an inferred activity; ``reasoner.routines.define_routine``)."""
+        from reasoner.routines import define_routine
+        return define_routine(self, routine, trigger=trigger, actions=actions, label=label,
+                              person=person, time=_when(time))
+
+    def remove_routine(self, routine: str, *, person: str | None = None,
+                       time: str | dt.datetime | None = None) -> Appended:
+        from reasoner.routines import remove_routine
+        return remove_routine(self, routine, person=person, time=_when(time))
+
+    def instantiate(self, blueprint: str, routine: str | None = None, *,
+                    inputs: Mapping[str, Any] | None = None, person: str | None = None,
+                    time: str | dt.datetime | None = None, **values) -> Appended:
+        """A routine from a blueprint (``ontologies/blueprints/``), its typed parameters given as
+        keywords (or ``inputs`` for names that clash with these arguments)."""
+        from reasoner.routines import instantiate
+        return instantiate(self, blueprint, routine, inputs={**(inputs or {}), **values},
+                           person=person, time=_when(time))
 
 
 class Hearth(kg_household.Hearth):

@@ -67,8 +67,13 @@ def describe(event: E.Event, state: HouseholdState) -> str:
         return (f"Calendar: {event.title}, {event.start:%H:%M}–{event.end:%H:%M}"
                 + (f" at {event.location}" if event.location else ""))
     if isinstance(event, E.CommandIssued):
-        return f"{name('device', event.device)} asked to {event.command}" + (
-            f" {event.value}" if event.value is not None else "")
+        what = event.command.replace("_", " ")
+        attribute = getattr(event, "attribute", None)
+        if event.value is not None:
+            what += (f" {attribute.replace('_', ' ')} to {event.value}"
+                     if attribute and attribute != "state" and event.command == "set"
+                     else f" to {event.value}")
+        return f"Asked the {name('device', event.device)} to {what}"
     if isinstance(event, E.DefinitionTaught):
         return f'Learned that "{event.phrase}" means {event.meaning}'
     if isinstance(event, E.HouseholdCreated):

@@ -504,11 +504,13 @@ class DeviceStateChanged(Event):
 @register_event_type
 @dataclass(frozen=True, kw_only=True)
 class CommandIssued(Event):
-    """Someone (or a routine) asked a device to act: turn_on, set_temperature, lock …"""
+    """Someone (or a routine) asked a device to act: turn_on, set_temperature, lock …; a
+    setting names the ``attribute`` its value is for ("set", brightness, 100)."""
 
     device: str = f("device", HEARTH.device)
     command: str = f("text", HEARTH.command)
     value: Any = f("value", HEARTH.value, required=False)
+    attribute: str | None = f("text", HEARTH.attribute, required=False)
     rdf_type: ClassVar = HEARTH.CommandIssued
 
 

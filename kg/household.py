@@ -42,7 +42,7 @@ from .terms import HouseholdIRIs, check_household_id, parse_datetime
 from .vocab import HEARTH, PREFIXES
 
 FORMAT_VERSION = 1
-ONTOLOGY_FILES = ("hearth.ttl", "commonsense.ttl", "skills/skills.ttl")
+ONTOLOGY_FILES = ("hearth.ttl", "commonsense.ttl", "skills/skills.ttl", "blueprints/blueprints.ttl")
 
 
 def _ontology_files() -> list[Path]:

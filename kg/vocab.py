@@ -104,6 +104,12 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     frame inSession hasTurn holds turnIndex speakerRole utterance dialogueAct offers slotName
     valueType valueSource valueNode carriedFromSkill carriedFromSlot carriedFrom revises ranking
     offeredIntent goalModel
+    RewriteLearned RewriteUndone PreferenceLearned UtteranceRewritten rewrittenAs supportSessions
+    supportHouseholds sourceSuccess rewriteScope undoes appliedRewrite signalCounts matchedBy
+    CommandTaught CommandForgotten TeachingRequested IntentDefined RoutineDefined RoutineRemoved
+    RoutineRan Blueprint BlueprintParameter
+    actions scope reply forgets examples trigger routine blueprint inputs hasParameter
+    parameterType defaultValue
 """)
 
 SOSA = Vocabulary("sosa", "http://www.w3.org/ns/sosa/", """

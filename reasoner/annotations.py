@@ -40,6 +40,10 @@ def _understanding_describers() -> None:
     from . import dialogue, goals
     DESCRIBERS.update(dialogue.DESCRIBERS)
     DESCRIBERS.update(goals.DESCRIBERS)
+    from . import learning, routines, teaching
+    DESCRIBERS.update(learning.DESCRIBERS)
+    DESCRIBERS.update(teaching.DESCRIBERS)
+    DESCRIBERS.update(routines.DESCRIBERS)
 
 
 _understanding_describers()

@@ -100,6 +100,7 @@ MODEL_NS = "https://w3id.org/hearth/model/"
 INTENT_MODEL = MODEL_NS + "intent-classifier"
 RESOLUTION_MODEL = MODEL_NS + "resolution"
 TEMPLATE_MODEL = MODEL_NS + "home-assistant-templates"
+KNOWN_READING = MODEL_NS + "known-phrases"  # taught commands, routine phrases, answers
 INTENTS = ("explanations.why", "explanations.why_not")
 
 # Terms this module adds to the vocabulary (see the report to the lead; not yet in hearth.ttl).
@@ -899,6 +900,14 @@ def _interpretation(ctx: ExplainContext, item: Appended) -> Explanation:
     evidence = ctx.evidence(item)
     reading = "something no skill covers" if ev.out_of_scope else ev.intent
     what = f'you said "{text}", which I read as {reading} (confidence {ev.confidence:.2f})'
+    if ev.method == "known":
+        from .understanding import PRE_READ_LABELS
+        label = PRE_READ_LABELS.get(ev.intent, ev.intent)
+        return ctx.explanation(
+            item, kind="interpretation", what=what, evidence=evidence,
+            sentence=f'I recognised "{text}" as {label}.',
+            source=KNOWN_READING, source_kind="household", details={"confidence": ev.confidence,
+                                                                    "method": ev.method})
     if ev.method == "template":
         return ctx.explanation(
             item, kind="interpretation", what=what, evidence=evidence,

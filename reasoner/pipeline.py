@@ -52,7 +52,8 @@ FACTORIES: dict[str, Callable[..., Component]] = {}
 # once, rather than as a side effect of importing the package).
 BUILTIN_MODULES = ("reasoner.rules", "reasoner.patterns", "reasoner.hunches",
                    "reasoner.understanding", "reasoner.resolution", "reasoner.activities",
-                   "reasoner.explain", "reasoner.dialogue", "reasoner.goals")
+                   "reasoner.explain", "reasoner.dialogue", "reasoner.goals",
+                   "reasoner.teaching", "reasoner.routines", "reasoner.learning")
 
 
 def populate_registry() -> dict[str, Callable[..., Component]]:

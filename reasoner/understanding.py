@@ -19,8 +19,14 @@ The ``understanding`` pipeline component reads every ``UtteranceHeard`` and conc
 
 The classifier is any object with ``fit(texts, labels)`` and ``predict(texts)`` returning, for
 each text, a :class:`IntentPrediction` (or a mapping with ``label``, ``score``,
-``out_of_scope`` and ``alternatives``). Until ``reasoner.intents`` provides one, the default is
-:class:`NearestSampleClassifier` over MiniLM embeddings.
+``out_of_scope`` and ``alternatives``). The default is :func:`catalogue_classifier`:
+:class:`reasoner.intents.IntentClassifier` (a cosine head over MiniLM embeddings and word/character
+n-grams) trained on the catalogue's samples, Home Assistant's template sentences and a background
+class of requests no skill covers (``ontologies/skills/unfamiliar.txt``), its out-of-scope
+threshold calibrated on the hand-written samples by cross-validation. The fitted classifier is kept
+under the user cache folder (``~/.cache/hearth/understanding-<hash>``, keyed by the training data,
+the settings and the encoder), so a restart loads it instead of training again.
+:class:`NearestSampleClassifier` is the earlier stand-in, kept as a baseline.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import logging
 import re
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -54,7 +60,7 @@ log = logging.getLogger("hearth.reasoner.understanding")
 __all__ = [
     "Alternative", "IntentPrediction", "Interpretation", "NearestSampleClassifier",
     "SlotValue", "Understander", "UnderstandingComponent", "UnderstandingError",
-    "UtteranceInterpreted", "understand",
+    "UtteranceInterpreted", "catalogue_classifier", "unfamiliar_samples", "understand",
 ]
 
 HEARTH_NS = "https://w3id.org/hearth#"
@@ -393,6 +399,99 @@ def training_data(catalogue: Catalogue, ha=None, *, per_intent: int = 30, seed: 
     return texts, labels, hand
 
 
+UNFAMILIAR_PATH = Path(__file__).resolve().parents[1] / "ontologies" / "skills" / "unfamiliar.txt"
+
+# The catalogue classifier's settings (part of its cache key). target_in_scope_recall: the share
+# of held-out hand-written samples the threshold lets through; lower rejects more.
+CLASSIFIER_SETTINGS = {"lexical_weight": 0.3, "scale": 16.0, "target_in_scope_recall": 0.95,
+                       "oos_score": "cosine", "calibration": "cross-validation", "folds": 5,
+                       "max_iter": 50, "top_k": 4, "seed": 0}
+
+
+_CACHE_REVISION = 2  # bump when the classifier's training changes in ways its settings do not show
+
+
+def unfamiliar_samples(path: Path | None = None) -> list[str]:
+    """Requests no built-in skill covers (general knowledge, banking, travel, chit-chat …), one
+    a line in ``ontologies/skills/unfamiliar.txt`` (``#`` starts a comment): the classifier's
+    background class, so that "nearest intent" is not the only answer it knows."""
+    path = path or UNFAMILIAR_PATH
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise UnderstandingError(f"cannot read the out-of-scope samples {path}: {err}") from err
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+class _NamedEncoder:
+    """Gives a bare ``encode()`` object the ``name`` and ``dim`` reasoner.intents needs."""
+
+    def __init__(self, encoder: Encoder):
+        self._encoder = encoder
+        self.name = getattr(encoder, "name", None) or type(encoder).__name__
+        self.dim = int(getattr(encoder, "dim", 0) or _normalize(encoder.encode(["x"])).shape[1])
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalize(self._encoder.encode(list(texts)))
+
+
+def _classifier_key(encoder: Any, texts: Sequence[str], labels: Sequence[str],
+                    hand: Sequence[bool], oos: Sequence[str]) -> str:
+    import hashlib
+    import json
+    from .intents import FORMAT_VERSION
+    h = hashlib.sha256()
+    h.update(json.dumps({"format": FORMAT_VERSION, "revision": _CACHE_REVISION,
+                         "settings": CLASSIFIER_SETTINGS,
+                         "encoder": [encoder.name, int(encoder.dim),
+                                     str(getattr(encoder, "model_path", ""))]},
+                        sort_keys=True).encode())
+    for t, lab, m in zip(texts, labels, hand):
+        h.update(f"{t}\x1f{lab}\x1f{int(bool(m))}\x1e".encode("utf-8"))
+    for t in oos:
+        h.update(f"{t}\x1d".encode("utf-8"))
+    return h.hexdigest()[:20]
+
+
+def catalogue_classifier(texts: Sequence[str], labels: Sequence[str], hand: Sequence[bool], *,
+                         encoder: Encoder, oos_texts: Sequence[str] | None = None,
+                         cache: Path | None = None):
+    """A :class:`reasoner.intents.IntentClassifier` for the skill catalogue: trained on
+    ``texts``/``labels`` with ``oos_texts`` (default :func:`unfamiliar_samples`) as a background
+    class, its out-of-scope threshold calibrated by cross-validation on the ``hand``-written
+    samples only (template sentences are near-duplicates of each other). With ``cache`` (a
+    folder), the fitted classifier is saved as ``understanding-<hash>`` there and loaded from
+    it next time; the hash covers the data, the settings and the encoder."""
+    from .errors import ReasonerError
+    from .intents import IntentClassifier
+    oos = list(unfamiliar_samples() if oos_texts is None else oos_texts)
+    enc = encoder if hasattr(encoder, "name") and hasattr(encoder, "dim") else \
+        _NamedEncoder(encoder)
+    folder = None
+    if cache is not None:
+        folder = Path(cache) / f"understanding-{_classifier_key(enc, texts, labels, hand, oos)}"
+        if (folder / "classifier.json").exists():
+            try:
+                return IntentClassifier.load(folder, encoder=enc)
+            except ReasonerError as err:  # a stale or broken copy: train again
+                log.info("could not load the cached intent classifier %s: %s", folder, err)
+    clf = IntentClassifier(enc, **CLASSIFIER_SETTINGS)
+    clf.fit(list(texts), list(labels), oos_texts=oos, calibrate_on=list(hand))
+    if folder is not None:
+        import shutil
+        import tempfile
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+            clf.save(tmp)
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+            tmp.replace(folder)
+        except (OSError, ReasonerError) as err:  # a read-only home: work without the cache
+            log.info("could not cache the intent classifier in %s: %s", folder, err)
+    return clf
+
+
 # ============================================================================================
 # Slot filling for the classifier's intent
 # ============================================================================================
@@ -619,8 +718,9 @@ class Understander:
                 texts, labels, hand = training_data(self.catalogue, self.ha,
                                                     per_intent=self.samples_per_intent)
                 if self._classifier is None:
-                    self._classifier = NearestSampleClassifier(self.encoder).fit(
-                        texts, labels, calibrate=hand, cache=_cache_dir())
+                    self._classifier = catalogue_classifier(texts, labels, hand,
+                                                            encoder=self.encoder,
+                                                            cache=_cache_dir())
                 else:
                     self._classifier.fit(texts, labels)
                 self._fitted = True
@@ -815,6 +915,8 @@ def describe_interpretation(event: UtteranceInterpreted, state) -> str:
     """A timeline sentence for a reading of an utterance."""
     if event.out_of_scope:
         return "Unfamiliar: no skill covers it"
+    if event.method == "known" and event.intent in PRE_READ_LABELS:
+        return f"Recognised {PRE_READ_LABELS[event.intent]}"
     slots = ", ".join(f"{k}={v.get('value') if isinstance(v, dict) else v}"
                       for k, v in (event.slots or {}).items())
     return f"Understood as {event.intent} ({event.confidence:.2f})" + (f": {slots}" if slots else "")
@@ -830,9 +932,42 @@ def interpretation_event(interp: Interpretation, heard: Appended) -> UtteranceIn
         out_of_scope=bool(interp.out_of_scope), method=interp.method)
 
 
+# Readers that know an utterance before the classifier does: a command the household taught, the
+# answer to a question the assistant just asked, a routine's trigger phrase. Each takes the
+# household and the heard utterance and returns the intent (with ``PRE_READ_LABELS[intent]``
+# saying it in words), or the intent and the events it rests on (the taught command), or None;
+# the first that knows wins, and its reading has confidence 1.
+PreReader = Callable[[Household, Appended], "str | tuple[str, tuple] | None"]
+PRE_READERS: list[PreReader] = []
+PRE_READ_LABELS: dict[str, str] = {}
+
+
+def register_pre_reader(fn: PreReader, labels: Mapping[str, str]) -> PreReader:
+    """Adds a pre-reader (see ``PRE_READERS``) and the words for the intents it gives."""
+    if fn not in PRE_READERS:
+        PRE_READERS.append(fn)
+    PRE_READ_LABELS.update(labels)
+    return fn
+
+
+def pre_read(home: Household, heard: Appended) -> UtteranceInterpreted | None:
+    """The reading of a pre-reader that knows the utterance, or None."""
+    for reader in PRE_READERS:
+        got = reader(home, heard)
+        if got:
+            intent, rests_on = (got, ()) if isinstance(got, str) else got
+            return UtteranceInterpreted(time=heard.event.time,
+                                        derived_from=(heard.iri, *rests_on),
+                                        intent=intent, skill=intent.split(".", 1)[0],
+                                        confidence=1.0, slots={}, out_of_scope=False,
+                                        method="known")
+    return None
+
+
 class UnderstandingComponent:
     """The ``understanding`` pipeline component: an ``UtteranceInterpreted`` for each
-    ``UtteranceHeard``."""
+    ``UtteranceHeard``: what a pre-reader knows (``PRE_READERS``: taught commands, answers to
+    the assistant's questions, routine phrases), else the understander's reading."""
 
     name = "understanding"
     consumes = (E.UtteranceHeard,)
@@ -853,10 +988,20 @@ class UnderstandingComponent:
             event = a.event
             if not isinstance(event, E.UtteranceHeard):
                 continue
-            interp = self.understander.understand(home, event.text, speaker=event.speaker,
+            known = pre_read(home, a)
+            if known is not None:
+                out.append(known)
+                continue
+            # [learning] a learned rewrite ("A means B", reasoner.learning) is read instead
+            from .learning import learned_rewrite_of
+            rewrite = learned_rewrite_of(home, a)
+            interp = self.understander.understand(home, rewrite[1] if rewrite else event.text,
+                                                  speaker=event.speaker,
                                                   time=event.time, device=event.device,
                                                   before=a.seq)
-            out.append(interpretation_event(interp, a))
+            found = interpretation_event(interp, a)
+            out.append(replace(found, derived_from=found.derived_from + (rewrite[0],))
+                       if rewrite else found)
         return out
 
 
@@ -898,8 +1043,9 @@ def _label_confidence(raw: Any, intent: str | None) -> float:
 def intent_scores(classifier: Any, texts: Sequence[str], intent: str | None) -> np.ndarray:
     """The classifier's confidence that each text means ``intent`` (None: that no skill covers
     it), on the scale of ``UtteranceInterpreted.confidence``: the reading that was recorded gets
-    the same number back. :class:`NearestSampleClassifier` scores any intent exactly; another
-    classifier is read through its ``predict`` (its ``top_k`` probabilities when it has them).
+    the same number back. :class:`NearestSampleClassifier` and
+    :class:`reasoner.intents.IntentClassifier` score any intent exactly; another classifier is
+    read through its ``predict`` (its ``top_k`` probabilities when it has them).
     """
     texts = list(texts)
     if not texts:
@@ -914,6 +1060,12 @@ def intent_scores(classifier: Any, texts: Sequence[str], intent: str | None) -> 
         conf = share * (1 / (1 + np.exp(-(own - classifier.threshold) / 0.03)))
         conf = np.clip(conf, 0.0, 1.0)
         return 1.0 - conf if intent is None else conf
+    if hasattr(classifier, "intent_probabilities") and (
+            intent is None or intent in getattr(classifier, "intents", ())):
+        names, probs = classifier.intent_probabilities(texts)   # reasoner.intents: every intent
+        if intent is None:
+            return np.clip(1.0 - probs.max(axis=1), 0.0, 1.0)
+        return np.clip(probs[:, names.index(intent)], 0.0, 1.0)
     return np.array([_label_confidence(p, intent) for p in classifier.predict(texts)])
 
 

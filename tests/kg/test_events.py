@@ -132,4 +132,4 @@ def test_event_types_are_past_tense_and_registered():
     for name, cls in E.EVENT_TYPES.items():
         assert name == cls.__name__
         assert cls.rdf_type.value.endswith("#" + name)
-        assert name.endswith(("ed", "Heard", "Left", "Taught", "Made")), name
+        assert name.endswith(("ed", "Heard", "Left", "Taught", "Made", "Undone", "Ran", "Rewritten", "Forgotten")), name

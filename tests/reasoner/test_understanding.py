@@ -14,8 +14,9 @@ from kg.ingest import ingest_file
 from reasoner.ha_intents import HomeAssistantIntents
 from reasoner.pipeline import Pipeline, make_component
 from reasoner.skills import Catalogue
-from reasoner.understanding import (NearestSampleClassifier, Understander,
-                                    UnderstandingError, UtteranceInterpreted, training_data)
+from reasoner.understanding import (Understander, UnderstandingError, UtteranceInterpreted,
+                                    catalogue_classifier, default_understander, training_data,
+                                    unfamiliar_samples)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "understanding"
 NOW = dt.datetime(2026, 11, 25, 18, 0, tzinfo=dt.timezone.utc)
@@ -244,9 +245,9 @@ def test_the_component_is_registered_by_name():
 
 @pytest.fixture(scope="session")
 def real():
-    """The default understander: MiniLM, the catalogue and home-assistant-intents' templates."""
-    ha = HomeAssistantIntents.default()
-    u = Understander(ha=ha, samples_per_intent=10)  # fewer template sentences: a faster fit
+    """The default understander: MiniLM, the catalogue and home-assistant-intents' templates
+    (the process-wide one, so the explanation tests reuse its fit; cached on disk as well)."""
+    u = default_understander()
     u.classifier  # trains once for the session
     return u
 
@@ -295,7 +296,88 @@ def test_real_models_read_turn_it_off_and_the_oven(real, home):
 
 
 @pytest.mark.slow
-def test_rejection_threshold_is_calibrated_on_the_samples(real):
+def test_rejection_threshold_is_calibrated_on_the_hand_written_samples(real):
+    from reasoner.intents import IntentClassifier
     clf = real.classifier
-    assert isinstance(clf, NearestSampleClassifier)
-    assert 0.2 < clf.threshold < 0.6
+    assert isinstance(clf, IntentClassifier)
+    cal = clf.calibration
+    n_hand = sum(1 for _ in real.catalogue.samples())
+    assert cal.method == "cross-validation" and cal.n_in_scope == n_hand
+    assert cal.in_scope_recall >= cal.target_in_scope_recall - 0.01
+    assert cal.oos_recall is not None and cal.oos_recall > 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text, intent", [
+    ("what's the weather at Half Moon Bay", "weather.forecast"),
+    ("what's playing at Rolling Hills Cine Plaza", "movies.showtimes"),
+])
+def test_the_demo_day_requests_are_read_with_confidence(real, home, text, intent):
+    got = real.understand(home, text, time=NOW)
+    # the dialogue takes a reading below 0.5 as shaky
+    assert (got.intent, got.method) == (intent, "classifier") and got.confidence >= 0.5, got
+
+
+# -- the catalogue classifier, with a toy encoder (no model) -----------------------------------
+
+class _WordEncoder:
+    """Hashed bag of words: deterministic and instant."""
+
+    name = "words"
+    dim = 128
+
+    def encode(self, texts):
+        import zlib
+
+        import numpy as np
+        out = np.full((len(texts), self.dim), 1e-3, np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, zlib.crc32(w.encode()) % self.dim] += 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_out_of_scope_samples_are_read_without_comments():
+    samples = unfamiliar_samples()
+    assert len(samples) >= 50 and not any(s.startswith("#") or not s for s in samples)
+    # none is a sample of a skill: the background class must not shadow an intent
+    assert not set(samples) & {t for t, _ in Catalogue.load().samples()}
+
+
+def test_the_catalogue_classifier_is_cached_by_its_data(tmp_path, monkeypatch):
+    from reasoner.intents import IntentClassifier
+    cat = Catalogue.load()
+    texts = [t for t, _ in cat.samples()]
+    labels = [i.id for _, i in cat.samples()]
+    hand = [True] * len(texts)
+    first = catalogue_classifier(texts, labels, hand, encoder=_WordEncoder(), cache=tmp_path)
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("understanding-")]
+    assert first.calibration.n_in_scope == len(texts)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a cached classifier must not be trained again")
+    monkeypatch.setattr(IntentClassifier, "fit", no_fit)
+    again = catalogue_classifier(texts, labels, hand, encoder=_WordEncoder(), cache=tmp_path)
+    probe = ["turn the hallway lights on", "what is the tallest mountain"]
+    assert [p.intent for p in again.predict(probe)] == [p.intent for p in first.predict(probe)]
+    assert again.threshold == pytest.approx(first.threshold)
+    with pytest.raises(AssertionError, match="trained again"):  # other data: another key
+        catalogue_classifier(texts[:-1], labels[:-1], hand[:-1], encoder=_WordEncoder(),
+                             cache=tmp_path)
+    assert folder.exists()
+
+
+def test_intent_scores_give_the_recorded_confidence_back(tmp_path):
+    from reasoner.understanding import _as_prediction, intent_scores
+    cat = Catalogue.load()
+    texts = [t for t, _ in cat.samples()]
+    labels = [i.id for _, i in cat.samples()]
+    clf = catalogue_classifier(texts, labels, [True] * len(texts), encoder=_WordEncoder(),
+                               cache=tmp_path)
+    probe = ["switch on the lights in the hallway", "who won the football last night",
+             "add bread to the shopping list"]
+    for text, raw in zip(probe, clf.predict(probe)):
+        pred = _as_prediction(raw)
+        recorded = 1.0 - pred.confidence if pred.out_of_scope else pred.confidence
+        got = intent_scores(clf, [text], None if pred.out_of_scope else pred.label)
+        assert got[0] == pytest.approx(recorded, abs=1e-6), text
