@@ -373,6 +373,13 @@ def resolve_cmd(ctx: typer.Context):
     _eval("reasoner.resolution", ctx)
 
 
+@app.command("hunches", context_settings=_PASSTHROUGH)
+def hunches_cmd(ctx: typer.Context):
+    """Hunches on a binary-sensor log given what a history taught (--format kasteren|casas
+    --history FILE --events FILE [--split YYYY-MM-DD] [--json])."""
+    _eval("reasoner.sensor_hunches", ctx)
+
+
 @eval_app.command("carryover", context_settings=_PASSTHROUGH)
 def eval_carryover(ctx: typer.Context):
     """Cross-skill slot carryover on Schema-Guided Dialogue (--data DIR --split dev)."""

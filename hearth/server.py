@@ -19,8 +19,9 @@
 - ``GET /households/{id}/state``: the current state (the projection of the log).
 - ``POST /households/{id}/utterances``: appends an ``UtteranceHeard`` and answers with that event,
   the conclusions the reasoner appended in response, and the state. The answer has slots for the
-  interpretation, dialogue state, suggestions, hunches and explanations, filled by
-  ``responders`` (see ``UTTERANCE_SLOTS``).
+  interpretation, dialogue state (frames and where each slot value came from), suggestions and
+  hunches (each with the sentence that explains it) and explanations, filled by ``responders``
+  (see ``UTTERANCE_SLOTS``; by default :func:`reasoner_answer`).
 - ``GET /openapi.json``: the OpenAPI description of all of it.
 
 Every ``/households/{id}/…`` request needs ``Authorization: Bearer <token>``: a token belongs to
@@ -764,6 +765,69 @@ class UtteranceContext:
 Responder = Callable[[UtteranceContext], Mapping[str, Any]]
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
+    return str(value)
+
+
+def _why(home: Household, seq: int) -> str | None:
+    from reasoner.explain import explain
+    try:
+        return explain(home, seq, attributions=False).sentence
+    except HearthError:
+        return None
+
+
+def dialogue_json(home: Household, session: str) -> dict | None:
+    """A conversation's state: its turns so far and one frame per skill, each slot value with
+    where it came from (said, carried from another skill, inferred by a rule, offered)."""
+    from reasoner.dialogue import dialogue_state
+    found = dialogue_state(home).sessions.get(session)
+    if found is None:
+        return None
+    frames = {}
+    for skill, frame in found.frames.items():
+        frames[skill] = {"intent": frame.intent, "status": frame.status, "slots": {
+            name: {"value": _plain(v.value), "type": v.value_type, "source": v.source,
+                   "origin": v.describe(), "event": v.event.value,
+                   **({"revises": v.revises.value} if v.revises is not None else {})}
+            for name, v in frame.slots.items()}}
+    return {"session": session, "turns": len(found.turns), "skills": found.skills(),
+            "frames": frames}
+
+
+def reasoner_answer(ctx: UtteranceContext) -> dict[str, Any]:
+    """The default responder: the reading of the utterance, the conversation it belongs to, and
+    the suggestions, hunches and explanations concluded from it, each suggestion and hunch with
+    the sentence that explains it."""
+    from reasoner.dialogue import UserTurnMade
+    from reasoner.explain import ExplanationProvided
+    from reasoner.hunches import HunchRaised
+    from reasoner.patterns import SuggestionMade
+    from reasoner.understanding import UtteranceInterpreted
+    home = ctx.home
+    out: dict[str, Any] = {"suggestions": [], "hunches": [], "explanations": []}
+    session = None
+    for c in ctx.conclusions:
+        ev = c.event
+        if isinstance(ev, UtteranceInterpreted) and "interpretation" not in out:
+            out["interpretation"] = event_json(home, c.seq, ev)
+        elif isinstance(ev, UserTurnMade) and session is None:
+            session = ev.session
+        elif isinstance(ev, SuggestionMade):
+            out["suggestions"].append({**event_json(home, c.seq, ev), "why": _why(home, c.seq)})
+        elif isinstance(ev, HunchRaised):
+            out["hunches"].append({**event_json(home, c.seq, ev), "why": _why(home, c.seq)})
+        elif isinstance(ev, ExplanationProvided):
+            out["explanations"].append(event_json(home, c.seq, ev))
+    if session is not None:
+        out["dialogue"] = dialogue_json(home, session)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # The API models (for the OpenAPI description and for clients)
 
@@ -977,15 +1041,17 @@ class _BodyLimit:
 def create_app(hearth: Hearth, tokens: "TokenStore | str | Path | Mapping", *,
                limits: ServerLimits | None = None,
                on_open: Callable[[Household], None] | None = None,
-               responders: Sequence[Responder] = ()):
+               responders: Sequence[Responder] | None = None):
     """The ASGI app serving ``hearth``'s households.
 
     ``tokens``: a ``TokenStore``, the path of a tokens file, or ``{token: (household, scope)}``.
     ``on_open(household)`` is called once for each household the server opens (attach a reasoner
     pipeline there: its conclusions come back in the answers). ``responders`` fill the utterance
     answer's slots (``UTTERANCE_SLOTS``): each gets an ``UtteranceContext`` and returns some of
-    them, e.g. ``{"interpretation": {...}}``.
+    them, e.g. ``{"interpretation": {...}}``; by default :func:`reasoner_answer` fills them from
+    the reasoner's conclusions.
     """
+    responders = (reasoner_answer,) if responders is None else tuple(responders)
     import contextlib
 
     from fastapi import Depends, FastAPI, Query, Request, Security

@@ -634,3 +634,28 @@ def test_hearth_serve_serves_a_hearth_folder(tmp_path):
         proc.terminate()
         proc.wait(20)
     assert proc.returncode == 0
+
+
+@pytest.mark.slow
+def test_the_default_answer_holds_the_reading_the_dialogue_and_explained_suggestions():
+    from hearth import Hearth as FacadeHearth
+    from hearth.demo import DEMO_DAY
+    from hearth.server import UtteranceContext, reasoner_answer
+    from kg.ingest import parse_lines
+    from reasoner.fixture_skills import attach_demo
+
+    events, _ = parse_lines(DEMO_DAY.read_text().splitlines())
+    home = FacadeHearth.in_memory().create_household("rivera", time=events[0].time)
+    attach_demo(home)
+    home.append_many([e for e in events if e.time == events[0].time])   # the house itself
+    heard = home.hear("what's the weather at Half Moon Bay", speaker="maya",
+                      time="2026-11-21T08:40:00-08:00", session="s2")
+    body = reasoner_answer(UtteranceContext(home, heard.utterance, heard.conclusions))
+    assert body["interpretation"]["intent"] == "weather.forecast"
+    weather = body["dialogue"]["frames"]["weather"]
+    assert weather["slots"]["name"]["value"] == "Half Moon Bay"
+    assert weather["slots"]["name"]["source"] == "said"
+    [offer] = body["suggestions"]
+    assert "driving time to Half Moon Bay" in offer["text"]
+    assert offer["why"].startswith('I suggested "Want the driving time to Half Moon Bay?" because')
+    json.dumps(body)   # all of it is JSON
