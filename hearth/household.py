@@ -119,6 +119,14 @@ class Household(kg_household.Household):
         return why_not(self, what, **options)
 
 
+    def answer_hunch(self, hunch: int | NamedNode | Appended, accepted: bool, *,
+                     by: str | None = None, time: str | dt.datetime | None = None) -> Appended:
+        """A person's answer to a hunch ("yes, turn it off" / "no, leave it on"): an event the
+        household's routine baseline learns from (``reasoner.hunches.answer_hunch``)."""
+        from reasoner.hunches import answer_hunch
+        return answer_hunch(self, hunch, accepted, by=by,
+                            time=_when(time) if time is not None else None)
+
     # -- teaching, routines, blueprints, new intents ------------------------------------------
     def teach(self, phrase: str, meaning, *, scope: str = "household", person: str | None = None,
               area: str | None = None, time: str | dt.datetime | None = None) -> Appended:

@@ -83,7 +83,7 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     stateOf stateSeq recordedAt name command target deviceClass householdId meaning rule
     location isRetracted retractedBy ontologyDigest
     Concept ActivityKind GoalKind Need Signal ObjectKind AreaKind Affordance Quality TimeOfDay
-    DayType ActionKind HunchKind ActivityInferred HunchRaised
+    DayType ActionKind HunchKind ActivityInferred HunchRaised HunchAnswered hunch accepted
     ofKind signalledBy servesGoal needs affords uses typicalTime typicalDay typicalArea
     oftenFollowedBy hasPart broader relatedTo hasAspect oppositeOf achievedBy deviceType
     eventType objectKind areaKind forProperty hasCondition offersAction

@@ -57,6 +57,9 @@ P_ACTUAL = NamedNode(HEARTH_NS + "actual")
 P_SCORE = NamedNode(HEARTH_NS + "score")
 P_HUNCH_KIND = NamedNode(HEARTH_NS + "hunchKind")
 OPTS_IN_TO = NamedNode(HEARTH_NS + "optsInTo")
+HUNCH_ANSWERED = NamedNode(HEARTH_NS + "HunchAnswered")
+P_HUNCH = NamedNode(HEARTH_NS + "hunch")
+P_ACCEPTED = NamedNode(HEARTH_NS + "accepted")
 AUTOMATIC_HUNCHES = NamedNode(HEARTH_NS + "AutomaticHunches")
 
 # the kinds of device whose on/off habits are learned
@@ -95,6 +98,37 @@ class HunchRaised(E.Event):
             raise EventError("HunchRaised.score must be between 0 and 1", field="score")
 
 
+
+
+@register_event_type
+@dataclass(frozen=True, kw_only=True)
+class HunchAnswered(E.Event):
+    """A person's answer to a hunch: ``accepted`` ("yes, turn it off") or not ("no, leave it
+    on"). The household's baseline learns from it: a rejection makes the device's state usual at
+    that time of day, an acceptance makes it rarer (``Baseline.answered``)."""
+
+    hunch: NamedNode = f("event", P_HUNCH)
+    accepted: bool = f("value", P_ACCEPTED)
+    rdf_type: ClassVar = HUNCH_ANSWERED
+
+    def check(self) -> None:
+        if not isinstance(self.accepted, bool):
+            raise EventError("HunchAnswered.accepted must be true or false", field="accepted")
+
+
+def answer_hunch(home: Household, hunch: int | NamedNode | Appended, accepted: bool, *,
+                 by: str | None = None, time: dt.datetime | None = None) -> Appended:
+    """Records a person's answer to a hunch (a ``HunchAnswered`` event)."""
+    if isinstance(hunch, Appended):
+        hunch = hunch.iri
+    elif isinstance(hunch, int):
+        hunch = home.ids.event(hunch)
+    raised = home.event(home.ids.seq_of(hunch))
+    if not isinstance(raised, HunchRaised):
+        raise EventError(f"{hunch.value} is a {raised.type_name()}, not a HunchRaised: only a "
+                         "hunch can be answered", field="hunch")
+    return home.append(HunchAnswered(time=time or raised.time, by=by, hunch=hunch,
+                                     accepted=accepted))
 
 
 def is_on(value) -> bool:
@@ -156,6 +190,19 @@ class Baseline:
         return dt.time(int(m // 60), int(m % 60))
 
     # -- learning from events ----------------------------------------------------------------
+    def answered(self, device: str, state: str, when: dt.datetime, anyone_home: bool,
+                 accepted: bool) -> None:
+        """A person's answer to a hunch about ``device`` being ``state``: rejected, that state
+        counts as usual then (as many minutes of it as the baseline had seen of any state there,
+        at least ``prior_weight``: one "no, leave it on" weighs as much as the habit so far);
+        accepted, the other state gains ``prior_weight`` minutes."""
+        part = self.knowledge.part_of_day(when.timetz().replace(tzinfo=None))
+        counts = self.minutes.setdefault((device, part, anyone_home), Counter())
+        if accepted:
+            counts["off" if is_on(state) else "on"] += self.prior_weight
+        else:
+            counts[str(state).lower()] += max(self.prior_weight, sum(counts.values()))
+
     def state_changed(self, device: str, value, when: dt.datetime, anyone_home: bool) -> None:
         self._close(device, when)
         self._open[device] = (str(value).lower(), when, anyone_home)
@@ -253,6 +300,8 @@ class HunchesComponent:
                        raised if raised is not None else set())
         past = timeline.history(before, recent=dt.timedelta(hours=1),
                                 properties=("motion", "occupancy", "presence"))
+        answers = home.log.seqs_of_types([HunchAnswered], end=before - 1)
+        past = sorted(set(past) | {s for s in answers if s < before})
         for step in timeline.catch_up(before, only=past):
             self._learn(h, step)
         self._homes[home] = h
@@ -271,6 +320,10 @@ class HunchesComponent:
             d = state.devices.get(ev.device)
             if d is not None and d.kind in TRACKED_KINDS:
                 h.baseline.state_changed(ev.device, ev.value, ev.time, anyone)
+        elif isinstance(ev, HunchAnswered):
+            raised = h.timeline.home.event(h.timeline.home.ids.seq_of(ev.hunch))
+            h.baseline.answered(raised.device, str(raised.actual), raised.time, anyone,
+                                ev.accepted)
         elif isinstance(ev, (E.PersonArrived, E.PersonLeft)):
             h.baseline.presence_changed(ev.time, anyone)
             if not anyone and h.nobody_since is None:

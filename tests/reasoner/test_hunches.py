@@ -8,7 +8,8 @@ import pytest
 
 from kg import events as E
 from kg.shapes import ShapeChecker
-from reasoner.hunches import HunchesComponent, HunchRaised, opt_in, opted_in
+from reasoner.hunches import (HunchAnswered, HunchesComponent, HunchRaised, answer_hunch, opt_in,
+                              opted_in)
 from reasoner.pipeline import Pipeline, make_component
 from reasoner.signals import CS
 
@@ -182,3 +183,47 @@ def test_retracting_the_evidence_withdraws_the_hunch(memory_home):
 
 def test_the_hunches_component_is_registered():
     assert make_component("hunches", threshold=0.9).threshold == 0.9
+
+
+def test_a_rejected_hunch_makes_that_state_usual_from_then_on(memory_home):
+    component = setup(memory_home)
+    light(memory_home, "light.porch", "on", "19:05")
+    tick(memory_home, "22:10")
+    (seq, h), = list(memory_home.events(types=[HunchRaised]))
+    base = component.baseline(memory_home)
+    before = base.estimate("light.porch", CS + "Night", True).p_on
+    answered = answer_hunch(memory_home, seq, False, by="person:maya", time=at("22:11"))
+    assert isinstance(answered.event, HunchAnswered) and answered.event.hunch == \
+        memory_home.ids.event(seq)
+    assert ShapeChecker.default().violations(memory_home.log.quads_of(answered.seq)) == []
+    rejected = base.estimate("light.porch", CS + "Night", True).p_on
+    assert rejected > before + 0.3          # "no, leave it on": on is usual at night now
+    # the next night the same light on raises nothing
+    light(memory_home, "light.porch", "off", "06:30", day=1)
+    light(memory_home, "light.porch", "on", "19:05", day=1)
+    tick(memory_home, "22:10", day=1)
+    assert len(hunches(memory_home)) == 1
+    # a new component replaying the log learns the same from the answer
+    again = HunchesComponent()
+    Pipeline([again]).attach(memory_home)
+    tick(memory_home, "22:20", day=1)
+    assert again.baseline(memory_home).estimate("light.porch", CS + "Night", True).p_on > \
+        before + 0.3
+
+
+def test_an_accepted_hunch_makes_that_state_rarer(memory_home):
+    component = setup(memory_home)
+    light(memory_home, "light.porch", "on", "19:05")
+    tick(memory_home, "22:10")
+    (seq, _), = list(memory_home.events(types=[HunchRaised]))
+    before = component.baseline(memory_home).estimate("light.porch", CS + "Night", True).p_on
+    answer_hunch(memory_home, seq, True, by="person:maya", time=at("22:11"))
+    after = component.baseline(memory_home).estimate("light.porch", CS + "Night", True).p_on
+    assert after < before
+
+
+def test_only_a_hunch_can_be_answered(memory_home):
+    setup(memory_home)
+    on = light(memory_home, "light.porch", "on", "19:05")
+    with pytest.raises(E.EventError, match="not a HunchRaised"):
+        answer_hunch(memory_home, on.seq, True)
