@@ -105,7 +105,9 @@ def part_of_day(when: dt.datetime) -> str:
 SETUP_TYPES = (E.HouseholdCreated, E.FloorAdded, E.AreaAdded, E.DeviceAdded, E.PersonAdded)
 _SETUP_WORDS = {"FloorAdded": "floor", "AreaAdded": "area", "DeviceAdded": "device",
                 "PersonAdded": "person", "DeviceStateChanged": "initial device state",
-                "PersonArrived": "person at home", "SensorObserved": "reading"}
+                "PersonArrived": "person at home", "SensorObserved": "reading",
+                "RoutineDefined": "routine", "CommandTaught": "taught command",
+                "FactsAsserted": "fact set"}
 
 
 def _plural(word: str, n: int) -> str:
