@@ -910,8 +910,10 @@ class TeachingComponent:
         register_describers(DESCRIBERS)
 
     # -- parts ---------------------------------------------------------------------------------
-    def understander(self, home: Household):
-        """The understander of the household's pipeline (for intents defined by examples)."""
+    def understander(self, home: Household, *, private: bool = False):
+        """The understander of the household's pipeline (for intents defined by examples);
+        ``private``: made the household's own first (``Understander.private_copy``), so that
+        the intents it learns stay in this household."""
         if self._understander is not None:
             return self._understander
         for listener in getattr(home.log, "_listeners", ()):
@@ -920,14 +922,18 @@ class TeachingComponent:
                 continue
             for c in pipeline.components:
                 if c.name == "understanding":
-                    return c.understander
+                    found = c.understander
+                    if private and not getattr(found, "private", True):
+                        found = c._understander = found.private_copy()
+                    return found
         return None
 
     # -- the pipeline step -----------------------------------------------------------------------
     def process(self, home: Household, appended: Sequence[Appended]) -> list[E.Event]:
         out: list[E.Event] = []
-        if teaching_state(home).intents:  # defined earlier (another process, before attaching)
-            understander = self.understander(home)
+        defines = any(isinstance(a.event, IntentDefined) for a in appended)
+        if defines or teaching_state(home).intents:  # defined now, or earlier (before attaching)
+            understander = self.understander(home, private=True)
             if understander is not None:
                 install_intents(home, understander)
         for a in appended:

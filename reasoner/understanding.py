@@ -728,6 +728,27 @@ class Understander:
                          len(set(labels)))
         return self._classifier
 
+    def private_copy(self) -> "Understander":
+        """A copy for one household: its classifier and catalogue can learn intents that other
+        households do not see (``reasoner.teaching``'s ``IntentDefined``); the sentence
+        encoder, the templates and the trained weights it starts from are shared or copied, never
+        retrained."""
+        import copy
+        classifier = self.classifier  # trained (or loaded) once, before copying
+        shared = {id(self.encoder): self.encoder}
+        inner = getattr(classifier, "encoder", None)
+        if inner is not None:
+            shared[id(inner)] = inner
+        twin = copy.copy(self)
+        twin._classifier = copy.deepcopy(classifier, shared)
+        twin.catalogue = copy.deepcopy(self.catalogue)
+        twin._lock = threading.Lock()
+        twin._homes = weakref.WeakKeyDictionary()
+        twin.private = True
+        return twin
+
+    private = False
+
     def parts(self, home: Household) -> _HomeParts:
         parts = self._homes.get(home)
         if parts is None:

@@ -392,9 +392,17 @@ def few_shot(intents_data):
                            max_iter=20).fit(texts, labels)
     understander = Understander(ha=None, classifier=Prefitted(clf), resolve_by_meaning=False)
     home = _home("fs")
-    Pipeline.from_names(["understanding", "teaching"],
-                        config={"understanding": {"understander": understander}}).attach(home)
+    pipeline = Pipeline.from_names(["understanding", "teaching"],
+                                   config={"understanding": {"understander": understander}})
+    pipeline.attach(home)
+    home.test_pipeline = pipeline
     return home, clf, understander
+
+
+def live_understander(home):
+    """The understander the household's pipeline reads with now."""
+    [c] = [c for c in home.test_pipeline.components if c.name == "understanding"]
+    return c.understander
 
 
 def test_an_intent_defined_by_examples_is_usable_at_once(few_shot, intents_data):
@@ -416,11 +424,31 @@ def test_an_intent_defined_by_examples_is_usable_at_once(few_shot, intents_data)
     [(seq, reading)] = of_type(after, UtteranceInterpreted)
     assert (reading.intent, reading.skill) == ("garden.water_plants", "garden")
     assert issued(after) == [("switch.sprinkler", "turn_on", None)]
-    # nothing else was retrained: the other intents' weights and readings are unchanged
-    assert np.array_equal(clf._We[: len(weights_before)], weights_before)
-    assert clf.predict_intents(others) == readings_before
-    assert "garden.water_plants" in clf.imprinted
-    assert understander.catalogue.intent("garden.water_plants").skill == "garden"
+    # the household reads with its own copy now; nothing else was retrained: the other
+    # intents' weights and readings are unchanged
+    live = live_understander(home)
+    assert live is not understander and live.private
+    mine = live.classifier.clf
+    assert np.array_equal(mine._We[: len(weights_before)], weights_before)
+    assert mine.predict_intents(others) == readings_before
+    assert "garden.water_plants" in mine.imprinted
+    assert live.catalogue.intent("garden.water_plants").skill == "garden"
+    # the understander it started from (shared by other households) did not learn it
+    assert "garden.water_plants" not in clf.imprinted
+    assert "garden.water_plants" not in understander.catalogue
+
+
+def test_an_intent_one_household_defines_is_not_read_in_another(few_shot, intents_data):
+    home, clf, understander = few_shot
+    other = _home("fs2")
+    Pipeline.from_names(["understanding", "teaching"],
+                        config={"understanding": {"understander": understander}}).attach(other)
+    home.append(T.IntentDefined(
+        time=dt.datetime(2026, 11, 25, 8, 1, tzinfo=dt.timezone.utc), person="ann",
+        intent="garden.water_plants", skill="garden", examples=intents_data["water_plants"]))
+    [(_, here)] = of_type(say(home, "08:02", intents_data["probe"]), UtteranceInterpreted)
+    [(_, there)] = of_type(say(other, "08:02", intents_data["probe"]), UtteranceInterpreted)
+    assert here.intent == "garden.water_plants" and there.intent != "garden.water_plants"
 
 
 @pytest.mark.parametrize("fields, message", [
