@@ -36,6 +36,10 @@ class Appended:
 # RocksDB keeps written quads in memory until it flushes them; flushing every so many quads keeps
 # a long ingest's resident memory flat (about 0.8 kB a quad until then).
 FLUSH_EVERY_QUADS = 200_000
+# Events appended a few at a time leave many small files in the store, which every query then
+# reads; after so many quads written that way, the store compacts itself in the background.
+COMPACT_AFTER_SMALL_QUADS = 100_000
+SMALL_COMMIT_QUADS = 1_000
 
 
 def _utcnow() -> dt.datetime:
@@ -54,6 +58,7 @@ class EventLog:
         self.clock = clock
         self._lock = threading.RLock()
         self._unflushed = 0
+        self._small_quads = 0
         self.head = self._find_head()
         self.state = self._load_state()
         self._listeners: list[Callable[[list[Appended]], None]] = []
@@ -250,6 +255,13 @@ class EventLog:
         if self._unflushed >= FLUSH_EVERY_QUADS:
             self.store.flush()
             self._unflushed = 0
+        written = len(quads) + len(added)
+        if written < SMALL_COMMIT_QUADS:
+            self._small_quads += written
+            compact = getattr(self.store, "compact_in_background", None)
+            if self._small_quads >= COMPACT_AFTER_SMALL_QUADS and compact is not None:
+                if compact():
+                    self._small_quads = 0
 
     def _update(self, quads: list[Quad], removed: list[Quad], added: list[Quad]) -> None:
         parts = ["DELETE DATA {\n" + _graph_blocks(removed) + "}"]

@@ -20,6 +20,8 @@ named graphs: one per event, plus a state graph and the ontology).
 from __future__ import annotations
 
 
+import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -29,6 +31,8 @@ import pyoxigraph as ox
 from pyoxigraph import DefaultGraph, NamedNode, Quad, QueryBoolean, QuerySolutions, RdfFormat
 
 from .errors import EndpointError, QueryError, RDFSyntaxError, StoreError, StoreLockedError
+
+log = logging.getLogger("hearth.kg.store")
 
 RawResult = QuerySolutions | QueryBoolean | Iterator[ox.Triple]
 
@@ -105,6 +109,7 @@ class OxigraphStore:
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else None
+        self._compactor: threading.Thread | None = None
         try:
             self._store = ox.Store(str(self.path)) if self.path is not None else ox.Store()
         except OSError as err:
@@ -121,6 +126,7 @@ class OxigraphStore:
         """Opens a store on disk for reading only (safe while no other process writes it)."""
         self = cls.__new__(cls)
         self.path = Path(path)
+        self._compactor = None
         try:
             self._store = ox.Store.read_only(str(path))
         except OSError as err:
@@ -196,10 +202,42 @@ class OxigraphStore:
 
     def optimize(self):
         if self.path is not None:
+            self.wait_compacted()
             self._store.flush()
             self._store.optimize()
 
+    def compact_in_background(self) -> bool:
+        """Starts compacting the storage on a thread of its own (one at a time; reads and writes
+        go on meanwhile: RocksDB compacts without holding the interpreter). Many small writes
+        (events appended one by one) leave many small files that every query reads; compacting
+        them keeps queries as fast as after a bulk load. False when one is already running or
+        the store is in memory."""
+        if self.path is None or (self._compactor is not None and self._compactor.is_alive()):
+            return False
+        store = self._store
+
+        def run():
+            try:
+                store.flush()
+                store.optimize()
+            except OSError as err:  # the next compaction tries again; nothing is lost
+                log.warning("background compaction of %s failed: %s", self.path, err)
+
+        self._compactor = threading.Thread(target=run, name="hearth-compact", daemon=True)
+        self._compactor.start()
+        return True
+
+    def wait_compacted(self, timeout: float | None = None) -> bool:
+        """Waits for a background compaction to finish; True when none is running."""
+        if self._compactor is not None:
+            self._compactor.join(timeout)
+            if self._compactor.is_alive():
+                return False
+            self._compactor = None
+        return True
+
     def close(self):
+        self.wait_compacted()
         self.flush()
         self._store = None
 

@@ -197,3 +197,31 @@ def test_listeners_hear_committed_appends(home):
 def test_reading_an_event_that_does_not_exist(home):
     with pytest.raises(EventError, match="numbered 1 to 1"):
         home.event(2)
+
+
+def test_events_appended_one_by_one_are_compacted_in_the_background(tmp_path, monkeypatch):
+    from kg import log as L
+    monkeypatch.setattr(L, "COMPACT_AFTER_SMALL_QUADS", 200)
+    hearth = Hearth.open(tmp_path / "h")
+    home = hearth.create_household("h1", time=T0)
+    furnish(home)
+    started = []
+    real = home.store.compact_in_background
+    monkeypatch.setattr(home.store, "compact_in_background",
+                        lambda: started.append(home.head) or real())
+    for i in range(60):
+        home.append(E.SensorObserved(time=at(i + 1), sensor="t1", property="temperature",
+                                     value=20 + i % 3))
+    assert started, "no compaction started after many small writes"
+    assert home.store.wait_compacted(timeout=60)
+    # nothing was lost or changed by compacting while appending
+    assert [s for s, _ in home.events()] == list(range(1, home.head + 1))
+    assert home.log.replayed_state().snapshot() == home.state.snapshot()
+    head = home.head
+    hearth.close()   # waits for a compaction still running
+    assert Hearth.open(tmp_path / "h").household("h1").head == head
+
+
+def test_a_store_in_memory_does_not_compact():
+    from kg.store import OxigraphStore
+    assert OxigraphStore().compact_in_background() is False
