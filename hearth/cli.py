@@ -336,60 +336,40 @@ def _eval(module: str, ctx: typer.Context) -> None:
     raise typer.Exit(code or 0)
 
 
-@eval_app.command("activities", context_settings=_PASSTHROUGH)
-def eval_activities(ctx: typer.Context):
-    """Activity recognition on binary-sensor logs (--format kasteren --train DIR --test DIR)."""
-    _eval("reasoner.eval_activities", ctx)
+# (the typer app, the command name, the module whose main() takes the arguments, the help)
+_PASSTHROUGH_COMMANDS = [
+    (eval_app, "activities", "reasoner.eval_activities",
+     "Activity recognition on binary-sensor logs (--format kasteren --train DIR --test DIR)."),
+    (eval_app, "intents", "reasoner.eval_intents",
+     "Few-shot intents and out-of-scope rejection (--format hwu64|clinc150|slurp …)."),
+    (eval_app, "ha-intents", "reasoner.eval_ha",
+     "Home Assistant's intent tests, matched in a household built from its mock home."),
+    (eval_app, "zero-shot", "reasoner.eval_zero_shot",
+     "Zero-shot intents from names and knowledge-base expansions (--format clinc150 --data FILE "
+     "--split val)."),
+    (eval_app, "explanations", "reasoner.eval_explanations",
+     "Faithfulness (deletion test) and speed of explanations (--json)."),
+    (app, "resolve", "reasoner.resolution",
+     'Suggest what an unfamiliar request could mean ("TEXT" --household H [--offline] [--json]).'),
+    (app, "hunches", "reasoner.sensor_hunches",
+     "Hunches on a binary-sensor log given what a history taught (--format kasteren|casas "
+     "--history FILE --events FILE [--split YYYY-MM-DD] [--json])."),
+    (eval_app, "carryover", "reasoner.eval_carryover",
+     "Cross-skill slot carryover on Schema-Guided Dialogue (--data DIR --split dev)."),
+    (eval_app, "self-learning", "reasoner.eval_self_learning",
+     "Learned rewrites on simulated households (--format slurp --data FILE --seed S --json)."),
+]
 
 
-@eval_app.command("intents", context_settings=_PASSTHROUGH)
-def eval_intents(ctx: typer.Context):
-    """Few-shot intents and out-of-scope rejection (--format hwu64|clinc150|slurp …)."""
-    _eval("reasoner.eval_intents", ctx)
+def _passthrough(module: str, help_text: str):
+    def command(ctx: typer.Context):
+        _eval(module, ctx)
+    command.__doc__ = help_text
+    return command
 
 
-@eval_app.command("ha-intents", context_settings=_PASSTHROUGH)
-def eval_ha_intents(ctx: typer.Context):
-    """Home Assistant's intent tests, matched in a household built from its mock home."""
-    _eval("reasoner.eval_ha", ctx)
-
-
-@eval_app.command("zero-shot", context_settings=_PASSTHROUGH)
-def eval_zero_shot(ctx: typer.Context):
-    """Zero-shot intents from names and knowledge-base expansions (--format clinc150 --data FILE
-    --split val)."""
-    _eval("reasoner.eval_zero_shot", ctx)
-
-
-@eval_app.command("explanations", context_settings=_PASSTHROUGH)
-def eval_explanations(ctx: typer.Context):
-    """Faithfulness (deletion test) and speed of explanations (--json)."""
-    _eval("reasoner.eval_explanations", ctx)
-
-
-@app.command("resolve", context_settings=_PASSTHROUGH)
-def resolve_cmd(ctx: typer.Context):
-    """Suggest what an unfamiliar request could mean ("TEXT" --household H [--offline] [--json])."""
-    _eval("reasoner.resolution", ctx)
-
-
-@app.command("hunches", context_settings=_PASSTHROUGH)
-def hunches_cmd(ctx: typer.Context):
-    """Hunches on a binary-sensor log given what a history taught (--format kasteren|casas
-    --history FILE --events FILE [--split YYYY-MM-DD] [--json])."""
-    _eval("reasoner.sensor_hunches", ctx)
-
-
-@eval_app.command("carryover", context_settings=_PASSTHROUGH)
-def eval_carryover(ctx: typer.Context):
-    """Cross-skill slot carryover on Schema-Guided Dialogue (--data DIR --split dev)."""
-    _eval("reasoner.eval_carryover", ctx)
-
-
-@eval_app.command("self-learning", context_settings=_PASSTHROUGH)
-def eval_self_learning(ctx: typer.Context):
-    """Learned rewrites on simulated households (--format slurp --data FILE --seed S --json)."""
-    _eval("reasoner.eval_self_learning", ctx)
+for _app, _name, _module, _help in _PASSTHROUGH_COMMANDS:
+    _app.command(_name, context_settings=_PASSTHROUGH)(_passthrough(_module, _help))
 
 
 if __name__ == "__main__":  # pragma: no cover

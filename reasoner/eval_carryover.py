@@ -141,13 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["decide_p95_ms"] = round(float(np.percentile(latencies, 95)), 2)
 
     if args.next_service:
-        from reasoner.transitions import DomainBaseline, TransitionModel, evaluate, iter_transition_points
+        from reasoner.transitions import iter_transition_points, next_service_figures
 
         t_points = iter_transition_points(train_raw, train_schemas, with_context=True)
         e_points = iter_transition_points(load_sgd_dialogues(test_dialogues), test_schemas, with_context=True)
-        tm = TransitionModel().fit([], train_schemas, points=t_points)
-        tm.register_schemas(test_schemas)
-        ns = evaluate(tm, DomainBaseline().fit(t_points), e_points, sorted(test_schemas))
+        ns = next_service_figures(t_points, e_points, train_schemas, test_schemas)
         result |= {k: v for k, v in ns.items() if k != "points"}
 
     result["seconds"] = round(time.perf_counter() - t_start, 1)

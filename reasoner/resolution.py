@@ -51,7 +51,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import copy
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -714,41 +713,13 @@ def _action_intent_match(action: ActionInfo, intent: IntentSpec, knowledge: Comm
     return 0.7, values
 
 
-_ENCODE_LOCK = threading.Lock()
-
-
 def _encode_cached(encoder, texts: list[str]) -> np.ndarray:
     """Embeddings of ``texts``, normalized, kept on disk under ``~/.cache/hearth`` (or
-    ``$HEARTH_CACHE``) keyed by the encoder and the texts."""
-    name = getattr(encoder, "name", None)
-    path = None
-    if name:
-        h = hashlib.sha256(repr((name, getattr(encoder, "dim", None))).encode())
-        for t in texts:
-            h.update(t.encode("utf-8") + b"\0")
-        path = _cache_dir() / f"resolution-intents-{h.hexdigest()[:20]}.npy"
-        if path.exists():
-            try:
-                vectors = np.load(path)
-                if vectors.shape[0] == len(texts):
-                    return vectors
-            except (OSError, ValueError):
-                pass
-    vectors = _normalize(encoder.encode(texts))
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-            np.save(tmp, vectors)
-            tmp.replace(path)
-        except OSError as err:
-            log.info("could not cache intent embeddings in %s: %s", path.parent, err)
-    return vectors
-
-
-def _cache_dir() -> Path:
-    env = os.environ.get("HEARTH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "hearth"
+    ``$HEARTH_CACHE``) keyed by the encoder and the texts (an encoder without a name: not kept)."""
+    from .embeddings import cache_dir
+    from .understanding import encode_cached
+    cache = cache_dir() if getattr(encoder, "name", None) else None
+    return encode_cached(encoder, texts, cache, kind="resolution-intents")
 
 
 def _normalize(x) -> np.ndarray:

@@ -586,6 +586,18 @@ def evaluate(
     }
 
 
+def next_service_figures(train_points: Sequence[TransitionPoint], test_points: Sequence[TransitionPoint],
+                         train_schemas: Mapping[str, ServiceSchema],
+                         test_schemas: Mapping[str, ServiceSchema], *,
+                         online: bool = False) -> dict[str, float]:
+    """Fits the model and the baseline on ``train_points`` and scores both on ``test_points``
+    among the test schema's services (:func:`evaluate`)."""
+    model = TransitionModel().fit([], train_schemas, points=train_points)
+    model.register_schemas(test_schemas)
+    return evaluate(model, DomainBaseline().fit(train_points), test_points, sorted(test_schemas),
+                    online=online)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m reasoner.transitions --data DIR --split dev --json``."""
     ap = argparse.ArgumentParser(prog="reasoner.transitions", description=__doc__.split("\n")[0])
@@ -603,15 +615,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     te_s = load_sgd_schemas(test_schema)
     train_pts = iter_transition_points(load_sgd_dialogues(train_dialogues), tr_s, with_context=True)
     test_pts = iter_transition_points(load_sgd_dialogues(test_dialogues), te_s, with_context=True)
-    model = TransitionModel().fit([], tr_s, points=train_pts)
-    model.register_schemas(te_s)
-    baseline = DomainBaseline().fit(train_pts)
     result = {"split": args.split, "candidates": len(te_s)}
-    result |= evaluate(model, baseline, test_pts, sorted(te_s))
+    result |= next_service_figures(train_pts, test_pts, tr_s, te_s)
     if args.online:
-        model2 = TransitionModel().fit([], tr_s, points=train_pts)
-        model2.register_schemas(te_s)
-        online = evaluate(model2, DomainBaseline().fit(train_pts), test_pts, sorted(te_s), online=True)
+        online = next_service_figures(train_pts, test_pts, tr_s, te_s, online=True)
         result |= {f"online_{k}": v for k, v in online.items() if k != "points"}
     result["seconds"] = round(time.perf_counter() - t0, 1)
     if args.json:

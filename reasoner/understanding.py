@@ -237,7 +237,7 @@ class NearestSampleClassifier:
         them."""
         if not texts:
             raise UnderstandingError("the intent classifier needs samples to learn from")
-        self.vectors = _encode_cached(self.encoder, list(texts), cache)
+        self.vectors = encode_cached(self.encoder, list(texts), cache)
         self.labels = sorted(set(labels))
         index = {label: i for i, label in enumerate(self.labels)}
         self.y = np.array([index[label] for label in labels])
@@ -280,15 +280,20 @@ class NearestSampleClassifier:
         return out
 
 
-def _encode_cached(encoder: Encoder, texts: list[str], cache: "Path | None") -> np.ndarray:
+def encode_cached(encoder: Encoder, texts: list[str], cache: "Path | None", *,
+                  kind: str = "intent-samples") -> np.ndarray:
+    """Normalized embeddings of ``texts``, kept in ``cache`` (a folder; None: not kept) as one
+    ``.npy`` file keyed by the encoder and the texts, so a process starts without re-encoding
+    what an earlier one encoded. ``kind`` names the file (what the texts are)."""
     if cache is None:
         return _normalize(encoder.encode(texts))
     import hashlib
+    import os
     h = hashlib.sha256(repr((getattr(encoder, "name", type(encoder).__name__),
                              getattr(encoder, "dim", None))).encode())
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")
-    path = Path(cache) / f"intent-samples-{h.hexdigest()[:20]}.npy"
+    path = Path(cache) / f"{kind}-{h.hexdigest()[:20]}.npy"
     if path.exists():
         try:
             vectors = np.load(path)
@@ -299,11 +304,11 @@ def _encode_cached(encoder: Encoder, texts: list[str], cache: "Path | None") -> 
     vectors = _normalize(encoder.encode(texts))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # two processes never share a file
         np.save(tmp, vectors)
         tmp.replace(path)
     except OSError as err:  # a read-only home: work without the cache
-        log.info("could not cache sample embeddings in %s: %s", path.parent, err)
+        log.info("could not cache %s embeddings in %s: %s", kind, path.parent, err)
     return vectors
 
 
