@@ -173,7 +173,7 @@ class Household:
             raise StoreError("the rdflib view needs the embedded store; query remote stores "
                              "with household.query()")
         from rdflib import Dataset
-        return Dataset(store=_ReadOnlyOxigraphStore(store=self.store.raw))
+        return Dataset(store=_ReadOnlyOxigraphStore(store=self.store))
 
     # -- ontology ------------------------------------------------------------------------------
     def _ensure_ontology(self) -> None:
@@ -210,7 +210,7 @@ class Household:
 class _ReadOnlyOxigraphStore:
     """oxrdflib's store with every write refused."""
 
-    def __new__(cls, *, store):
+    def __new__(cls, *, store: OxigraphStore):
         from oxrdflib import OxigraphStore as RdflibOxigraph
 
         class ReadOnly(RdflibOxigraph):
@@ -219,7 +219,11 @@ class _ReadOnlyOxigraphStore:
                                  "with household.append()")
             add = addN = remove = update = add_graph = remove_graph = _refuse
 
-        return ReadOnly(store=store)
+            @property
+            def _inner(self):
+                return store.raw  # with the events appended since the view was made
+
+        return ReadOnly()
 
 
 class Hearth:

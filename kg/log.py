@@ -1,7 +1,8 @@
 """The append-only event log of one household: the spine of hearth.
 
 Each event gets the next sequence number and is written as its own named graph, together with
-the change it makes to the state graph, in one transaction. Nothing is overwritten: a correction
+the change it makes to the state graph, all or nothing (in one transaction, or as one record of
+the embedded store's write-ahead log: see ``OxigraphStore.append_logged``). Nothing is overwritten: a correction
 is a new event (``EventRetracted``). ``replay()`` reads the events back in order, and the state is
 rebuilt from them identically.
 """
@@ -246,9 +247,12 @@ class EventLog:
             raise EventError(f"{event.retracts.value} is already retracted", field="retracts")
 
     def _commit(self, quads: list[Quad], removed: list[Quad], added: list[Quad]) -> None:
-        """One transaction: event graphs in, state graph changed."""
+        """All or nothing: event graphs in, state graph changed."""
         self._unflushed += len(quads) + len(added)
-        if not removed:
+        logged = getattr(self.store, "append_logged", None)
+        if not removed and logged is not None and len(quads) + len(added) < SMALL_COMMIT_QUADS:
+            logged(quads + added)  # durable now, in the store with the next read or batch
+        elif not removed:
             self.store.extend(quads + added)
         else:
             self._update(quads, removed, added)

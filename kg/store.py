@@ -21,6 +21,7 @@ from __future__ import annotations
 
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -33,6 +34,12 @@ from pyoxigraph import DefaultGraph, NamedNode, Quad, QueryBoolean, QuerySolutio
 from .errors import EndpointError, QueryError, RDFSyntaxError, StoreError, StoreLockedError
 
 log = logging.getLogger("hearth.kg.store")
+
+# the embedded store's write-ahead log of single appends (see OxigraphStore.append_logged)
+WAL_NAME = "hearth-wal.nq"
+WAL_COMMIT = b"#hearth-commit\n"
+# appends waiting in the log are written to RocksDB in one bulk write once there are this many
+BULK_QUADS = 20_000
 
 RawResult = QuerySolutions | QueryBoolean | Iterator[ox.Triple]
 
@@ -107,9 +114,14 @@ def _syntax_error(err: SyntaxError, what: str) -> QueryError:
 class OxigraphStore:
     """The embedded store: durable on disk at ``path``, or in memory when ``path`` is None."""
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, *, sync: bool | None = None):
         self.path = Path(path) if path is not None else None
         self._compactor: threading.Thread | None = None
+        self._lock = threading.RLock()
+        self._pending: list[Quad] = []
+        self._wal_fd: int | None = None
+        # fsync every acknowledged append (survives a power cut, not only a killed process)
+        self._sync = os.environ.get("HEARTH_FSYNC") == "1" if sync is None else sync
         try:
             self._store = ox.Store(str(self.path)) if self.path is not None else ox.Store()
         except OSError as err:
@@ -120,13 +132,90 @@ class OxigraphStore:
                     "process, or open a read-only copy with OxigraphStore.read_only(path)."
                 ) from err
             raise StoreError(f"cannot open the store at {self.path}: {text}") from err
+        if self.path is not None:
+            self._recover()
+
+    # -- the write-ahead log ----------------------------------------------------------------
+    # Single events are acknowledged once their quads are in a log file inside the store's
+    # folder (like RocksDB's own log, that survives the process being killed; with sync=True or
+    # HEARTH_FSYNC=1 also a power cut) and reach RocksDB in batches: before anything else reads
+    # or writes the store, or once BULK_QUADS are waiting. Each record ends with a commit line,
+    # so a record cut short by a crash was never acknowledged and is dropped.
+    def _recover(self) -> None:
+        wal = self.path / WAL_NAME
+        if wal.exists():
+            data = wal.read_bytes()
+            end = data.rfind(WAL_COMMIT)
+            complete = data[:end + len(WAL_COMMIT)] if end >= 0 else b""
+            if complete:
+                try:
+                    self._store.load(complete, format=RdfFormat.N_QUADS)  # one transaction
+                    self._store.flush()
+                except (SyntaxError, OSError) as err:
+                    raise StoreError(
+                        f"the write-ahead log {wal} cannot be replayed: {err}. Nothing in it was "
+                        "applied and the file is kept: move it aside to open the store without "
+                        "the events it holds.") from err
+                log.info("replayed %d bytes of acknowledged events from %s", len(complete), wal)
+        self._wal_fd = os.open(wal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.ftruncate(self._wal_fd, 0)
+
+    def append_logged(self, quads: list[Quad]) -> None:
+        """Adds quads all or nothing, durable once this returns, and applies them to the store
+        lazily: every read and write of this store sees them first. Faster than ``extend``
+        for many small appends in a row, which RocksDB then takes in batches."""
+        if self.path is None:
+            return self.extend(quads)
+        data = ox.serialize(quads, format=RdfFormat.N_QUADS) + WAL_COMMIT
+        with self._lock:
+            if self._wal_fd is None:
+                raise StoreError("the store is closed")
+            view = memoryview(data)
+            size = os.lseek(self._wal_fd, 0, os.SEEK_END)
+            while view:
+                try:
+                    view = view[os.write(self._wal_fd, view):]
+                except OSError as err:
+                    os.ftruncate(self._wal_fd, size)  # no torn record before the next one
+                    raise StoreError(f"writing the store's log failed: {err}. The event was "
+                                     "not acknowledged; append it again.") from err
+            if self._sync:
+                os.fsync(self._wal_fd)
+            self._pending.extend(quads)
+            if len(self._pending) >= BULK_QUADS:
+                self._drain()
+
+    def apply_pending(self) -> None:
+        """Writes the acknowledged appends still waiting in the log into RocksDB (every read
+        does this by itself; benchmarks call it to time an ingest to the end)."""
+        self._drain()
+
+    def _drain(self) -> None:
+        """Applies the quads waiting in the log to the store, then empties the log."""
+        with self._lock:
+            if not self._pending:
+                return
+            pending = self._pending
+            try:
+                if len(pending) >= BULK_QUADS:
+                    self._store.bulk_extend(pending)  # not atomic: replayed from the log if cut
+                else:
+                    self._store.extend(pending)
+            except OSError as err:
+                raise StoreError(f"applying acknowledged events to the store failed: {err}. "
+                                 "They stay in its log and are applied when it opens.") from err
+            self._pending = []
+            os.ftruncate(self._wal_fd, 0)
 
     @classmethod
     def read_only(cls, path: str | Path) -> "OxigraphStore":
-        """Opens a store on disk for reading only (safe while no other process writes it)."""
+        """Opens a store on disk for reading only (safe while no other process writes it; events
+        still waiting in the writer's log are not seen until the writer applies them)."""
         self = cls.__new__(cls)
         self.path = Path(path)
         self._compactor = None
+        self._lock = threading.RLock()
+        self._pending, self._wal_fd, self._sync = [], None, False
         try:
             self._store = ox.Store.read_only(str(path))
         except OSError as err:
@@ -135,13 +224,18 @@ class OxigraphStore:
 
     @property
     def raw(self) -> ox.Store:
-        """The pyoxigraph store underneath, for tools that need it (benchmarks, oxrdflib)."""
+        """The pyoxigraph store underneath, for tools that need it (benchmarks, oxrdflib), with
+        every acknowledged write applied."""
+        if self._pending:
+            self._drain()
         return self._store
 
     def __repr__(self) -> str:
         return f"OxigraphStore({str(self.path)!r})" if self.path else "OxigraphStore(in memory)"
 
     def query(self, sparql, *, prefixes=None, timeout_s=None):
+        if self._pending:
+            self._drain()
         try:
             return self._store.query(sparql, prefixes=prefixes, use_default_graph_as_union=True)
         except SyntaxError as err:
@@ -152,6 +246,8 @@ class OxigraphStore:
             raise QueryError(f"the query failed: {err}") from err
 
     def update(self, sparql):
+        if self._pending:
+            self._drain()
         try:
             self._store.update(sparql)
         except SyntaxError as err:
@@ -160,15 +256,21 @@ class OxigraphStore:
             raise StoreError(f"writing the store failed, nothing was changed: {err}") from err
 
     def extend(self, quads):
+        if self._pending:
+            self._drain()
         try:
             self._store.extend(quads)
         except OSError as err:
             raise StoreError(f"writing the store failed, nothing was changed: {err}") from err
 
     def quads(self, subject=None, predicate=None, object=None, graph=None):
+        if self._pending:
+            self._drain()
         return self._store.quads_for_pattern(subject, predicate, object, graph)
 
     def load(self, data, *, format, graph=None):
+        if self._pending:
+            self._drain()
         try:
             if isinstance(data, (bytes, str)):
                 self._store.load(data, format=format, to_graph=graph)
@@ -182,15 +284,21 @@ class OxigraphStore:
             raise StoreError(f"writing the store failed, nothing was added: {err}") from err
 
     def bulk_load(self, path, *, format):
+        if self._pending:
+            self._drain()
         try:
             self._store.bulk_load(path=str(path), format=format)
         except SyntaxError as err:
             raise RDFSyntaxError(f"{path} does not parse as {format.name}: {err}") from err
 
     def named_graphs(self):
+        if self._pending:
+            self._drain()
         return (g for g in self._store.named_graphs() if isinstance(g, NamedNode))
 
     def dump(self, output=None, *, format=RdfFormat.N_QUADS, graph=None):
+        if self._pending:
+            self._drain()
         if isinstance(output, Path):
             output = str(output)
         kwargs = {"from_graph": graph} if graph is not None else {}
@@ -198,6 +306,7 @@ class OxigraphStore:
 
     def flush(self):
         if self.path is not None:
+            self._drain()
             self._store.flush()
 
     def optimize(self):
@@ -239,6 +348,9 @@ class OxigraphStore:
     def close(self):
         self.wait_compacted()
         self.flush()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
         self._store = None
 
 
