@@ -6,9 +6,10 @@ Two figures, each measured beside its baseline in the same run:
 - ``batch_utterances_per_s``: the fast path (the static model2vec encoder + the intent classifier,
   out-of-scope check included) over N distinct utterances, against MiniLM through plain
   ``SentenceTransformer.encode`` (batch 64) on the same utterances (encoding only).
-- ``single_p95_ms``: one utterance at a time through MiniLM + the intent classifier, against one
-  ``SentenceTransformer.encode([text])`` call. Embedding caches are off, so every utterance is
-  really encoded.
+- ``single_p95_ms``: one utterance at a time through MiniLM (hearth runs it through ONNX Runtime,
+  see ``reasoner.embeddings``; ``HEARTH_ENCODER_BACKEND=torch`` for sentence-transformers) + the
+  intent classifier, against one ``SentenceTransformer.encode([text])`` call. Embedding caches
+  are off, so every utterance is really encoded.
 
 The classifier is trained on the hand-written fixture in ``tests/fixtures/intents``. With ``--json``
 the last line printed is one JSON object.

@@ -161,3 +161,42 @@ def test_static_encoder_ranks_like_its_teacher(static, minilm):
         sims = E @ E.T
         np.fill_diagonal(sims, -1)
         assert np.unravel_index(np.argmax(sims), sims.shape) in ((0, 1), (1, 0))
+
+
+# -- MiniLM through ONNX Runtime ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_onnx_backend_gives_the_same_rows_as_sentence_transformers(minilm):
+    assert minilm.backend == "onnx"
+    texts = SENTENCES + ["a much longer request that needs more tokens than all of the others "
+                         "in this batch, so that the rows are padded differently", "ok"]
+    onnx = minilm._encode_uncached(texts)
+    torch_rows = minilm._encode_torch(texts)
+    assert onnx.shape == torch_rows.shape == (6, 384)
+    assert np.abs(onnx - torch_rows).max() < 1e-5
+    assert minilm._onnx_runner() is not None and minilm.backend == "onnx"
+    # the export is cached once per weights file
+    assert list((cache_dir() / "onnx").glob("*.onnx"))
+
+
+@pytest.mark.slow
+def test_torch_backend_can_be_chosen(monkeypatch, minilm):
+    torch_enc = MiniLMEncoder(backend="torch")
+    assert torch_enc.model is minilm.model  # one model per process either way
+    np.testing.assert_allclose(torch_enc.encode(SENTENCES), minilm.encode(SENTENCES), atol=1e-5)
+    assert torch_enc._onnx_runner() is None
+    monkeypatch.setenv("HEARTH_ENCODER_BACKEND", "torch")
+    assert MiniLMEncoder().backend == "torch"
+    with pytest.raises(UnknownEncoderError, match="backend 'tpu'"):
+        MiniLMEncoder(backend="tpu")
+
+
+@pytest.mark.slow
+def test_a_model_onnx_cannot_reproduce_falls_back_to_torch(monkeypatch, minilm):
+    import reasoner.embeddings as emb
+    monkeypatch.setattr(emb, "_onnx_ready", lambda *a: False)
+    enc = MiniLMEncoder(cache_size=0)
+    enc._runner = None
+    rows = enc.encode(SENTENCES[:2])
+    assert enc.backend == "torch" and rows.shape == (2, 384)
