@@ -11,6 +11,11 @@ calibration share, for ``--adapt-epochs`` epochs), once: the result is cached un
 ``~/.cache/hearth`` and is the same model ``--format clinc150 --finetune-epochs N`` trains.
 ``--finetune-epochs N`` fine-tunes on the task's own training data (per fold for SLURP); the
 out-of-scope threshold is then calibrated on a held-out share the encoder never saw.
+
+For SLURP, slots are scored too: per fold a :class:`reasoner.slot_tagger.SlotTagger` learns from
+the training records' ``sentence_annotation`` markup and tags each test utterance given the intent
+predicted for it; ``slot_f1`` (with ``slot_precision``, ``slot_recall``) is the micro F1 of
+(type, words) pairs against the test records' annotations.
 """
 
 from __future__ import annotations
@@ -275,16 +280,31 @@ def eval_slurp(args, encoder, plain) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             skf = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=args.seed)
             splits = list(skf.split(texts, labels))
+    from reasoner.slot_tagger import SlotTagger, parse_annotation, span_f1, spans_of
+
+    def annotated(rs) -> np.ndarray:
+        return np.array([r.get("sentence_annotation") or r["sentence"] for r in rs], dtype=object)
+
+    marked = annotated(recs)
+    test_marked = annotated(test) if args.test else None
     gold_all, pred_all, nn_all = [], [], []
+    slot_gold, slot_pred = [], []
     t0 = time.perf_counter()
     for k, (a, b) in enumerate(splits):
         if b is None:
-            te, lte = test_texts, test_labels
+            te, lte, mte = test_texts, test_labels, test_marked
         else:
-            te, lte = texts[b], labels[b]
+            te, lte, mte = texts[b], labels[b], marked[b]
         clf = _classifier(encoder, args, finetune=True).fit(list(texts[a]), list(labels[a]))
         preds = [p.best_guess for p in clf.predict(list(te))]
         nn = nearest_neighbour_predict(plain, list(texts[a]), list(labels[a]), list(te))
+        # slots: a tagger learned from the fold's annotations, reading each test utterance with
+        # the intent predicted for it
+        tagger = SlotTagger().fit(list(marked[a]), list(labels[a]))
+        for m, intent in zip(mte, preds):
+            tokens, tags = parse_annotation(m)
+            slot_gold.append([(x.type, x.value) for x in spans_of(tokens, tags)])
+            slot_pred.append([(x.type, x.value) for x in tagger.tag(tokens, intent)])
         acc = np.mean(np.asarray(preds, dtype=object) == lte)
         _log(f"fold {k + 1}/{len(splits)}: intent accuracy {100 * acc:.2f} ({time.perf_counter() - t0:.0f} s)")
         gold_all += list(lte)
@@ -292,6 +312,7 @@ def eval_slurp(args, encoder, plain) -> dict[str, Any]:
         nn_all += nn
     gold = np.asarray(gold_all, dtype=object)
     pred = np.asarray(pred_all, dtype=object)
+    slots = span_f1(slot_gold, slot_pred)
     scen = lambda xs: np.array([parts.get(x, (None, None))[0] for x in xs], dtype=object)  # noqa: E731
     act = lambda xs: np.array([parts.get(x, (None, None))[1] for x in xs], dtype=object)  # noqa: E731
     return {
@@ -300,7 +321,9 @@ def eval_slurp(args, encoder, plain) -> dict[str, Any]:
         "intent_accuracy": _round(np.mean(pred == gold)),
         "scenario_accuracy": _round(np.mean(scen(pred) == scen(gold))),
         "action_accuracy": _round(np.mean(act(pred) == act(gold))),
-        "slot_f1": None,  # slots are not predicted by this module yet
+        "slot_f1": _round(slots["f1"]),
+        "slot_precision": _round(slots["precision"]),
+        "slot_recall": _round(slots["recall"]),
         "nn_baseline_accuracy": _round(np.mean(np.asarray(nn_all, dtype=object) == gold)),
         "folds": len(splits) if not args.test else None,
         "n_records": len(recs),
