@@ -12,8 +12,9 @@ hits both alike.
 
 Keys: ingest_events_per_s (single events appended one at a time through the log, each validated,
 numbered and acknowledged on its own: durable in the store's write-ahead log when `append`
-returns, in RocksDB by the end of the timing), batch_ingest_events_per_s (the same through `append_many`, 10,000 events a
-transaction, as `hearth ingest` does), load_triples_per_s (payload triples a second while writing the
+returns, in RocksDB by the end of the timing), batch_ingest_events_per_s (the same through
+`append_many`, 10,000 events at a time, all or nothing, as `hearth ingest` does),
+load_triples_per_s (payload triples a second while writing the
 household), q_latest_ms, q_window_avg_ms, q_join_ms (medians), ratio_vs_oxigraph and
 ratio_vs_rdflib (hearth time / baseline time for each query), rss_mb. ratio_vs_oxigraph compares
 with raw pyoxigraph holding the bare SOSA triples in its default graph; ratio_vs_oxigraph_same_quads
@@ -162,7 +163,7 @@ def worker_hearth(args) -> dict:
     def event(d, t, v):
         return E.SensorObserved(time=t, sensor=f"dev{d}", property="temperature", value=v)
 
-    # the household, through append_many (10,000 events a transaction, as `hearth ingest` does)
+    # the household, through append_many (10,000 events at a time, as `hearth ingest` does)
     t = time.perf_counter()
     batch, written = [], 0
     for d, ts, v in observations(args.obs, args.devices, args.days):

@@ -90,7 +90,7 @@ def ingest(file: Path = typer.Argument(..., exists=True, dir_okay=False, readabl
                None, help="kasteren: the activity annotation file, if any."),
            create: bool = typer.Option(False, help="Create the household if it does not exist."),
            directory: Optional[Path] = DirOption):
-    """Validate every event of FILE, then append them all in one transaction (or none)."""
+    """Validate every event of FILE, then append them all at once (or none)."""
     from kg.ingest import append_events, parse_lines
     try:
         with _hearth(directory) as hearth:

@@ -1,7 +1,7 @@
 """Ingesting event files: JSON Lines, one event a line (see docs/events.md).
 
 Every line is validated before anything is written; a bad line is reported with its line number
-and field, and the batch is all-or-nothing: either every event lands (in one transaction) or none.
+and field, and the batch is all-or-nothing: either every event lands or none.
 
 >>> from kg.household import Hearth
 >>> home = Hearth.in_memory().create_household("h1", time="2026-11-25T06:00:00Z")
@@ -65,7 +65,7 @@ def parse_lines(lines: Iterable[str], household: Household | None = None,
 
 def append_events(household: Household, events: list[E.Event], numbers: list[int] | None = None,
                   *, on_progress: Callable[[int], None] | None = None) -> IngestResult:
-    """Appends parsed events in one transaction, reporting a shape error at its source line."""
+    """Appends parsed events all or nothing, reporting a shape error at its source line."""
     if not events:
         return IngestResult(0, None, None)
     try:
@@ -87,6 +87,6 @@ def ingest_lines(household: Household, lines: Iterable[str], **kwargs) -> Ingest
 
 
 def ingest_file(household: Household, path: str | Path, **kwargs) -> IngestResult:
-    """Validates every line of a JSON Lines file, then appends them all in one transaction."""
+    """Validates every line of a JSON Lines file, then appends them all at once (all or nothing)."""
     with open(path, encoding="utf-8") as handle:
         return ingest_lines(household, handle, **kwargs)

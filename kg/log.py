@@ -2,9 +2,9 @@
 
 Each event gets the next sequence number and is written as its own named graph, together with
 the change it makes to the state graph, all or nothing (in one transaction, or as one record of
-the embedded store's write-ahead log: see ``OxigraphStore.append_logged``). Nothing is overwritten: a correction
-is a new event (``EventRetracted``). ``replay()`` reads the events back in order, and the state is
-rebuilt from them identically.
+the embedded store's write-ahead log: see ``OxigraphStore.append_logged``). Nothing is
+overwritten: a correction is a new event (``EventRetracted``). ``replay()`` reads the events back
+in order, and the state is rebuilt from them identically.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ class EventLog:
 
     def append_many(self, events: Iterable[E.Event], *,
                     on_progress: Callable[[int], None] | None = None) -> list[Appended]:
-        """Writes events in one transaction: all of them, or none if any is invalid."""
+        """Writes events all or nothing: all of them, or none if any is invalid."""
         events = list(events)
         if not events:
             return []
@@ -250,8 +250,10 @@ class EventLog:
         """All or nothing: event graphs in, state graph changed."""
         self._unflushed += len(quads) + len(added)
         logged = getattr(self.store, "append_logged", None)
-        if not removed and logged is not None and len(quads) + len(added) < SMALL_COMMIT_QUADS:
-            logged(quads + added)  # durable now, in the store with the next read or batch
+        if not removed and logged is not None:
+            # one record of the store's write-ahead log: durable now, all or nothing, in RocksDB
+            # with the next read or bulk write
+            logged(quads + added)
         elif not removed:
             self.store.extend(quads + added)
         else:

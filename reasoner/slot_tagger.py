@@ -1,9 +1,9 @@
 """Slot spans learned from annotated examples: ``"wake me at [time : five am]"``.
 
 The rule-based :mod:`reasoner.slots` knows the household's own words (devices, rooms, people from
-the graph; numbers, times, dates, durations). Skills brought by data come with slot types of their
-own (SLURP's 53: ``event_name``, ``media_type``, ``place_name`` …); :class:`SlotTagger` learns those
-from a few thousand annotated utterances:
+the graph; numbers, times, dates, durations). Skills brought by data come with slot types of
+their own (SLURP's 53: ``event_name``, ``media_type``, ``place_name`` …); :class:`SlotTagger`
+learns those from a few thousand annotated utterances:
 
 * every token is tagged ``B-type``, ``I-type`` or ``O`` by a multinomial logistic regression over
   sparse features: the word, its neighbours two either side, word pairs, prefixes and suffixes,
@@ -244,8 +244,8 @@ class SlotTagger:
         return [self.tags[i] for i in reversed(path)]
 
 
-def span_f1(gold: Sequence[Sequence[tuple[str, str]]], predicted: Sequence[Sequence[tuple[str, str]]]
-            ) -> dict[str, float]:
+def span_f1(gold: Sequence[Sequence[tuple[str, str]]],
+            predicted: Sequence[Sequence[tuple[str, str]]]) -> dict[str, float]:
     """Micro precision, recall and F1 of (type, value) pairs, utterance by utterance (values
     compared case-insensitively; a pair counts as often as it occurs)."""
     from collections import Counter
