@@ -107,3 +107,49 @@ def test_household_reads_its_single_events_at_once(tmp_path):
         home = hearth.household("h1")
         assert home.head == head
         assert home.log.replayed_state().snapshot() == home.state.snapshot()
+
+
+def test_threads_appending_and_reading_at_once_lose_nothing(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(S, "BULK_QUADS", 200)  # bulk writes happen while others read
+    t0 = dt.datetime(2026, 11, 25, 7, tzinfo=dt.timezone.utc)
+    with Hearth.open(tmp_path / "hearth") as hearth:
+        home = hearth.create_household("h1", time=t0)
+        home.append(E.DeviceAdded(time=t0, device="t1", name="T", kind="temperature_sensor"))
+        errors: list[BaseException] = []
+        seen: dict[int, list[int]] = {0: [], 1: []}
+
+        def writer(w: int) -> None:
+            try:
+                for k in range(150):
+                    home.append(E.SensorObserved(time=t0 + dt.timedelta(seconds=k), sensor="t1",
+                                                 property="temperature", value=float(w * 1000 + k)))
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+
+        def reader(r: int) -> None:
+            try:
+                for _ in range(60):
+                    seen[r].append(home.query(
+                        "SELECT (COUNT(*) AS ?n) WHERE { ?o a sosa:Observation }").scalar())
+            except BaseException as err:  # noqa: BLE001
+                errors.append(err)
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
+        threads += [threading.Thread(target=reader, args=(r,)) for r in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        for counts in seen.values():  # each reader sees the count only grow, never a torn batch
+            assert len(counts) == 60 and counts == sorted(counts)
+        n = home.query("SELECT (COUNT(*) AS ?n) WHERE { ?o a sosa:Observation }").scalar()
+        assert n == 450 and home.head == 2 + 450
+    with Hearth.open(tmp_path / "hearth") as hearth:
+        home = hearth.household("h1")
+        assert home.head == 452
+        values = {float(r["v"].value) for r in home.query(
+            "SELECT ?v WHERE { ?o sosa:hasSimpleResult ?v }")}
+        assert values == {float(w * 1000 + k) for w in range(3) for k in range(150)}
