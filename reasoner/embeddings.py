@@ -351,6 +351,7 @@ class _OnnxRunner:
         import onnxruntime as ort
 
         self.max_len = int(getattr(st_model, "max_seq_length", 256) or 256)
+        self.dim = _st_dim(st_model)
         onnx_file = _onnx_export(st_model, model_path)
         opts = ort.SessionOptions()
         try:
@@ -371,7 +372,9 @@ class _OnnxRunner:
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         encs = self.tokenizer.encode_batch(texts)
-        out = np.zeros((len(texts), 0), np.float32)
+        out = np.zeros((len(texts), self.dim), np.float32)
+        if not texts:
+            return out
         order = np.argsort([-len(e.ids) for e in encs], kind="stable")  # little padding
         rows: list[np.ndarray] = []
         for start in range(0, len(texts), batch_size):
@@ -388,9 +391,7 @@ class _OnnxRunner:
             hidden = self.session.run(None, feed)[0]
             m = mask[..., None].astype(np.float32)
             rows.append((hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9))
-        if rows:
-            out = np.empty((len(texts), rows[0].shape[1]), np.float32)
-            out[order] = np.vstack(rows)
+        out[order] = np.vstack(rows)
         return _normalise(out)
 
 
