@@ -12,8 +12,8 @@ logistic score over features a person recognises, each read from one source of e
   keywords ("Half Moon Bay" is a beach);
 * ``day`` and ``time``: today and now are the goal's typical day and time of day;
 * ``learned``: how likely the intent's skill comes next after the skills used so far, by the
-  SGD-trained :class:`reasoner.transitions.TransitionModel` (which also counts this household's
-  own transitions, :meth:`~reasoner.transitions.TransitionModel.observe`), as its lift over
+  SGD-trained :class:`reasoner.transitions.TransitionModel` (updated by this household's own
+  transitions, a :class:`~reasoner.transitions.TransitionHistory` kept per household), as its lift over
   chance in log scale (0: as likely as any candidate; 1: certain; negative: less likely);
 * ``household``: how often this household itself went from the last skill to this one before;
 * ``slots``: how much of the intent the conversation fills already (rules and carryover, as the
@@ -41,7 +41,6 @@ import re
 import sys
 import threading
 import time as _time
-import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +57,7 @@ from kg.household import Household
 from kg.log import Appended
 from kg.vocab import HEARTH, HEARTH_NS
 
-from .dialogue import (DialogueComponent, DialogueSpec, Directory, FrameOpened, Session,
+from .dialogue import (DialogueComponent, DialogueSpec, Directory, Session,
                        UserTurnMade, _model_dirs, _SharedMiniLM, default_spec, dialogue_state,
                        service_schemas, spoken)
 from .errors import ReasonerError
@@ -266,10 +265,10 @@ class GoalRanker:
     # -- features ----------------------------------------------------------------------------------
     def rank(self, session: Session, *, when, dialogue: DialogueComponent | None = None,
              directory: Directory | None = None,
-             history: Sequence[tuple[tuple[str, ...], str]] = ()) -> Ranking:
+             history: Sequence[tuple] = ()) -> Ranking:
         """The candidates after ``session``'s latest turn, best first, and the offer (or why not).
         ``history``: the household's transitions in earlier conversations (skills so far, next
-        skill); ``dialogue``: for the values an offer would carry."""
+        skill, and optionally when); ``dialogue``: for the values an offer would carry."""
         k = self.knowledge
         directory = directory or (dialogue.directory if dialogue is not None else Directory())
         skills = session.skills()
@@ -283,10 +282,10 @@ class GoalRanker:
                   if self.spec.root(v.value_type) == "Place"]
         times_now = k.time_of_day(when)
         day_now = k.day_type(when)
-        learned = self._learned(skills, when)
+        learned = self._learned(skills, when, history)
         last_skill = last_user.skill if last_user else (skills[-1] if skills else None)
-        counts = Counter((h[-1], n) for h, n in history if h)
-        out_of = Counter(h[-1] for h, n in history if h)
+        counts = Counter((t[0][-1], t[1]) for t in history if t[0])
+        out_of = Counter(t[0][-1] for t in history if t[0])
         offered_before = {t.intent for t in session.turns if t.act == "offer_intent"}
         by_need: dict[str, Candidate] = {}
         for intent, need in self.offerable.items():
@@ -364,16 +363,24 @@ class GoalRanker:
                 return f'you said "{kw}"'
         return None
 
-    def _learned(self, skills: Sequence[str], when) -> dict[str, float]:
+    def _learned(self, skills: Sequence[str], when, history: Sequence[tuple]) -> dict[str, float]:
         if self.transitions is None:
             return {}
-        history = [self._services[s] for s in skills if s in self._services]
-        if not history:
+        from .transitions import TransitionHistory
+
+        path = [self._services[s] for s in skills if s in self._services]
+        if not path:
             return {}
-        cands = [v for k, v in self._services.items() if v not in history]
+        cands = [v for k, v in self._services.items() if v not in path]
         if not cands:
             return {}
-        ranked = self.transitions.rank(history, cands, hour=when.hour)
+        # this household's own transitions only: the model is shared by every household
+        own = TransitionHistory()
+        for t in history:
+            h = [self._services[s] for s in t[0] if s in self._services]
+            if h and t[1] in self._services:
+                own.add(h, self._services[t[1]], hour=t[2].hour if len(t) > 2 else None)
+        ranked = self.transitions.rank(path, cands, hour=when.hour, household=own)
         top = max(r.score for r in ranked)
         z = sum(math.exp(r.score - top) for r in ranked)
         n = len(ranked)
@@ -656,7 +663,7 @@ class GoalsComponent:
     and a ``SuggestionMade`` (derived from it) when the trigger fires."""
 
     name = "goals"
-    consumes = (UserTurnMade, GoalsRanked, FrameOpened)
+    consumes = (UserTurnMade, GoalsRanked)
     produces: tuple = (GoalsRanked,)
 
     def __init__(self, *, model: GoalModel | Mapping | None = None, transitions: Any = "auto",
@@ -672,7 +679,6 @@ class GoalsComponent:
         self._dialogue = dialogue
         self._ranker: GoalRanker | None = None
         self._lock = threading.Lock()
-        self._observed: "weakref.WeakKeyDictionary[Household, int]" = weakref.WeakKeyDictionary()
 
     @property
     def ranker(self) -> GoalRanker:
@@ -703,24 +709,9 @@ class GoalsComponent:
         self._dialogue = DialogueComponent(carryover=None)
         return self._dialogue
 
-    def _observe(self, home: Household, state) -> None:
-        """Counts this household's transitions into the transition model, once each."""
-        model = self.ranker.transitions
-        if model is None:
-            return
-        done = self._observed.get(home, 0)
-        services = self.ranker._services
-        for history, nxt, when, _ in state.transitions[done:]:
-            h = [services[s] for s in history if s in services]
-            if h and nxt in services:
-                model.observe(h, services[nxt], hour=when.hour)
-        self._observed[home] = len(state.transitions)
-
     def process(self, home: Household, appended: Sequence[Appended]) -> list[E.Event]:
         state = dialogue_state(home)
         out: list[E.Event] = []
-        if any(isinstance(a.event, FrameOpened) for a in appended):
-            self._observe(home, state)
         for a in appended:
             ev = a.event
             if isinstance(ev, UserTurnMade):
@@ -734,8 +725,7 @@ class GoalsComponent:
         session = state.sessions.get(ev.session)
         if session is None:
             return []
-        self._observe(home, state)
-        history = [(h, n) for h, n, t, sid in state.transitions
+        history = [(h, n, t) for h, n, t, sid in state.transitions
                    if sid != ev.session and t <= ev.time]
         dialogue = self.dialogue(home)
         ranking = self.ranker.rank(session, when=ev.time, dialogue=dialogue, history=history)

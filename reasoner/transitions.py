@@ -20,8 +20,14 @@ their domains and to their schema descriptions:
 
 The features are combined by a conditional logit (softmax over the candidates of a point) whose
 weights are fitted on cross-fitted features: the counts behind a training point's features never
-include its own dialogue. ``observe`` adds a household's own transitions (optionally with the
-hour of day); they are counted like training transitions, with a weight.
+include its own dialogue.
+
+A household's own transitions are kept apart, in a :class:`TransitionHistory` (one per household,
+never shared): :meth:`TransitionModel.rank` reads it as evidence that updates the population
+ranking, a Dirichlet posterior whose prior is the model's distribution worth ``household_prior``
+transitions. What a household did after this very service counts first; if it never used this
+service before, what it did after the service's domain. So a household's habits win once it has
+shown them a few times, and no household's history reaches another's ranking.
 
 Scored on SGD by :func:`evaluate` (``python -m reasoner.transitions --data DIR --split dev
 --json``): a *point* is a user turn in which a service's frame appears for the first time while
@@ -30,6 +36,9 @@ that turn, the model ranks the candidates: every service of the split's schema n
 active in the dialogue, the same set for the model and the baseline. The baseline ranks by
 domain transition counts from train (last service's domain -> candidate's domain), backing off to
 how often the candidate's domain follows any service, then to the service's own frequency.
+``--online`` adds a prequential reading: the dialogues are visited in a seeded random order as
+one assistant's history; each point is ranked before its dialogue is learned from, then the
+model's :class:`TransitionHistory` and the baseline's counts both take the dialogue in.
 
 >>> DomainBaseline().fit([(("Restaurants_1",), "RideSharing_2")]).rank(
 ...     ["Restaurants_1"], ["Media_1", "RideSharing_1"])[0].service
@@ -39,6 +48,7 @@ how often the candidate's domain follows any service, then to the service's own 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -68,6 +78,7 @@ from reasoner.carryover import (
 __all__ = [
     "DomainBaseline",
     "RankedService",
+    "TransitionHistory",
     "TransitionModel",
     "TransitionPoint",
     "evaluate",
@@ -161,13 +172,17 @@ class DomainBaseline:
         self.dom_next[service_domain(next_service)] += 1
         self.svc_next[next_service] += 1
 
-    def rank(self, history: Sequence[str], candidates: Iterable[str]) -> list[RankedService]:
+    def rank(self, history: Sequence[str], candidates: Iterable[str], *,
+             own: TransitionHistory | None = None) -> list[RankedService]:
+        """Candidates by domain transition counts; with ``own``, a household's own domain
+        transitions first and these counts as the tie-break."""
         last = service_domain(history[-1]) if history else ""
         keyed = []
         for c in candidates:
             name = c.name if isinstance(c, ServiceSchema) else c
             d = service_domain(name)
-            keyed.append(((self.trans[(last, d)], self.dom_next[d], self.svc_next[name]), name))
+            keys = (self.trans[(last, d)], self.dom_next[d], self.svc_next[name])
+            keyed.append((((own.dom[(last, d)],) if own is not None else ()) + keys, name))
         keyed.sort(key=lambda x: (tuple(-v for v in x[0]), x[1]))
         return [RankedService(n, float(k[0]), (f"{last} -> {service_domain(n)} {k[0]} times",))
                 for k, n in keyed]
@@ -241,6 +256,65 @@ class _Counts:
         return c
 
 
+class TransitionHistory:
+    """One household's own transitions: which service it turned to next, after what, and when.
+
+    >>> h = TransitionHistory()
+    >>> h.add(["Weather_1"], "RideSharing_1", hour=19)
+    >>> len(h), h.after("Weather_1")
+    (1, 1.0)
+    """
+
+    def __init__(self) -> None:
+        self.svc: Counter = Counter()      # (last service, next service)
+        self.svc_out: Counter = Counter()  # last service
+        self.dom: Counter = Counter()      # (last domain, next domain)
+        self.dom_out: Counter = Counter()  # last domain
+        self.hours: Counter = Counter()    # (hour bucket, next domain)
+
+    def add(self, history: Sequence[str], next_service: str, *, hour: int | None = None,
+            weight: float = 1.0) -> None:
+        """Count one transition: ``history`` (services so far, in order) then ``next_service``."""
+        if history:
+            last = history[-1]
+            self.svc[(last, next_service)] += weight
+            self.svc_out[last] += weight
+            self.dom[(service_domain(last), service_domain(next_service))] += weight
+            self.dom_out[service_domain(last)] += weight
+        if hour is not None:
+            self.hours[(_hour_bucket(hour), service_domain(next_service))] += weight
+
+    @classmethod
+    def of(cls, transitions: Iterable[tuple]) -> "TransitionHistory":
+        """From ``(history, next_service)`` or ``(history, next_service, hour)`` tuples."""
+        h = cls()
+        for t in transitions:
+            h.add(t[0], t[1], hour=t[2] if len(t) > 2 else None)
+        return h
+
+    def after(self, service: str) -> float:
+        """How many transitions left ``service``."""
+        return self.svc_out[service]
+
+    def __len__(self) -> int:
+        return int(sum(self.svc_out.values()))
+
+    def to_json(self) -> dict:
+        return {name: [[list(k), v] for k, v in getattr(self, name).items()]
+                for name in ("svc", "dom", "hours")}
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "TransitionHistory":
+        h = cls()
+        for name in ("svc", "dom", "hours"):
+            getattr(h, name).update({tuple(k): v for k, v in d.get(name, ())})
+        for (a, _), v in h.svc.items():
+            h.svc_out[a] += v
+        for (a, _), v in h.dom.items():
+            h.dom_out[a] += v
+        return h
+
+
 # --------------------------------------------------------------------------------------------------
 # The model
 
@@ -255,7 +329,7 @@ class TransitionModel:
         knn_sharpness: float = 10.0,
         n_folds: int = 5,
         l2: float = 0.05,
-        household_weight: float = 1.0,
+        household_prior: float = 5.0,
         holdout: float = 1 / 3,
         seed: int = 13,
     ) -> None:
@@ -264,13 +338,15 @@ class TransitionModel:
         self.knn_sharpness = knn_sharpness
         self.n_folds = n_folds
         self.l2 = l2
-        self.household_weight = household_weight
+        # how many of a household's own transitions the population ranking is worth
+        self.household_prior = household_prior
         self.seed = seed
         self.schemas: dict[str, ServiceSchema] = {}
         self._emb: dict[str, np.ndarray] = {}
         self._counts: _Counts | None = None
         self.weights: np.ndarray | None = None
-        self.hour_counts: Counter = Counter()  # (hour bucket, domain) from the household
+        # the history :meth:`observe` fills, for a model that serves a single household
+        self.history = TransitionHistory()
 
     # ---- services
 
@@ -434,11 +510,14 @@ class TransitionModel:
         *,
         context: Sequence[ContextValue] = (),
         hour: int | None = None,
+        household: TransitionHistory | None = None,
     ) -> list[RankedService]:
         """Candidate services, most likely next first.
 
-        ``candidates`` default to every registered service not in ``history``. ``hour`` (0-23)
-        adds what the household itself did at that time of day, once it has observed some.
+        ``candidates`` default to every registered service not in ``history``. ``household``: that
+        household's own transitions (default: :attr:`history`, what :meth:`observe` counted),
+        which update the population ranking (see the module docstring); with ``hour`` (0-23),
+        also what the household asked for at that time of day.
         """
         if not self.is_fitted:
             raise CarryoverError(
@@ -457,28 +536,54 @@ class TransitionModel:
             self.register_schemas([self.schemas[c] for c in unknown])
         F = self._features(self._counts, list(history), cands, context)
         scores = ((F - self._mu) / self._sd) @ self.weights
-        if hour is not None and self.hour_counts:
-            bucket = _hour_bucket(hour)
-            tot = sum(v for (b, _), v in self.hour_counts.items() if b == bucket)
-            for j, c in enumerate(cands):
-                scores[j] += math.log((self.hour_counts[(bucket, service_domain(c))] + 1.0) / (tot + 10.0) * 10.0)
+        own = self.history if household is None else household
+        notes: list[tuple[str, ...]] = [()] * len(cands)
+        if own.svc_out or own.hours:
+            scores, notes = self._posterior(scores, history[-1], cands, own, hour)
         order = np.argsort(-scores, kind="stable")
         out = []
         for j in order:
             contrib = ((F[j] - self._mu) / self._sd) * self.weights
             top = np.argsort(-contrib)[:2]
-            reasons = tuple(f"{FEATURES[k]} {contrib[k]:+.2f}" for k in top)
+            reasons = notes[j] + tuple(f"{FEATURES[k]} {contrib[k]:+.2f}" for k in top)
             out.append(RankedService(cands[j], float(scores[j]), reasons))
         return out
 
+    def _posterior(self, scores: np.ndarray, last: str, cands: Sequence[str],
+                   own: TransitionHistory, hour: int | None) -> tuple[np.ndarray, list]:
+        """The model's distribution over ``cands`` updated by one household's own transitions."""
+        p = np.exp(scores - scores.max())
+        p /= p.sum()
+        notes: list[tuple[str, ...]] = [()] * len(cands)
+        if own.after(last):
+            seen, total = np.array([own.svc[(last, c)] for c in cands]), own.after(last)
+            after = last
+        else:
+            # never after this service: what the household did after its domain, each domain's
+            # count shared among that domain's candidates as the model prefers them
+            after = service_domain(last)
+            total = own.dom_out[after]
+            doms = [service_domain(c) for c in cands]
+            mass: dict[str, float] = defaultdict(float)
+            for d, q in zip(doms, p):
+                mass[d] += q
+            seen = np.array([own.dom[(after, d)] * q / mass[d] for d, q in zip(doms, p)])
+        if total:
+            p = (seen + self.household_prior * p) / (total + self.household_prior)
+            notes = [(f"household {n:.3g} of {total:.3g} after {after}",) if n else ()
+                     for n in seen]
+        if hour is not None and own.hours:
+            bucket = _hour_bucket(hour)
+            at = sum(v for (b, _), v in own.hours.items() if b == bucket)
+            p = p * np.array([(own.hours[(bucket, service_domain(c))] + 1.0) / (at + 10.0) * 10.0
+                              for c in cands])
+        return np.log(p + 1e-12), notes
+
     def observe(self, history: Sequence[str], next_service: str, *, hour: int | None = None) -> None:
-        """Count one of the household's own transitions (and its hour of day, if given)."""
-        if not self.is_fitted:
-            raise CarryoverError("observe needs a fitted TransitionModel (fit or load one first)")
-        if history:
-            self._counts.add(tuple(history), next_service, self.household_weight)
-        if hour is not None:
-            self.hour_counts[(_hour_bucket(hour), service_domain(next_service))] += 1
+        """Count one transition (and its hour of day) into :attr:`history`, the household history
+        :meth:`rank` reads when given none: for a model that serves one household. A model shared
+        by several households leaves it empty and is given each household's own history."""
+        self.history.add(history, next_service, hour=hour)
 
     # ---- persistence
 
@@ -492,10 +597,10 @@ class TransitionModel:
             "format_version": FORMAT_VERSION,
             "features": list(FEATURES),
             "knn_sharpness": self.knn_sharpness, "n_folds": self.n_folds, "l2": self.l2,
-            "household_weight": self.household_weight, "holdout": self.holdout, "seed": self.seed,
+            "household_prior": self.household_prior, "holdout": self.holdout, "seed": self.seed,
             "weights": self.weights.tolist(), "mu": self._mu.tolist(), "sd": self._sd.tolist(),
             "counts": self._counts.to_json(),
-            "hour_counts": [[list(k), v] for k, v in self.hour_counts.items()],
+            "history": self.history.to_json(),
             "embeddings": {k: v.tolist() for k, v in self._emb.items()},
             "schemas": [_schema_json(s) for s in self.schemas.values()],
         }
@@ -511,12 +616,13 @@ class TransitionModel:
         if data.get("format_version") != FORMAT_VERSION or data.get("features") != list(FEATURES):
             raise CarryoverError(f"{p} was saved by another version of the transition model; refit it")
         m = cls(embedder=embedder, knn_sharpness=data["knn_sharpness"], n_folds=data["n_folds"],
-                l2=data["l2"], household_weight=data["household_weight"], holdout=data["holdout"],
-                seed=data["seed"])
+                l2=data["l2"], household_prior=data.get("household_prior", 5.0),
+                holdout=data["holdout"], seed=data["seed"])
         m.weights = np.array(data["weights"])
         m._mu, m._sd = np.array(data["mu"]), np.array(data["sd"])
         m._counts = _Counts.from_json(data["counts"])
-        m.hour_counts = Counter({tuple(k): v for k, v in data["hour_counts"]})
+        # files written before the history was kept apart have no "history": it starts empty
+        m.history = TransitionHistory.from_json(data.get("history", {}))
         m._emb = {k: np.array(v) for k, v in data["embeddings"].items()}
         for sj in data["schemas"]:
             s = ServiceSchema.from_sgd(sj)
@@ -549,8 +655,11 @@ def evaluate(
 ) -> dict[str, float]:
     """Top-1/top-3 accuracy of the model and the baseline on the same points and candidates.
 
-    ``online``: dialogues are visited in a seeded random order and, after each dialogue, its
-    transitions are observed by both (the household learning from its own history).
+    ``online``: dialogues are visited in a seeded random order as one assistant's history; after
+    each dialogue its transitions are learned, by the model as a :class:`TransitionHistory` and
+    by the baseline as counts added to train's (``baseline_*``). ``history_baseline_*`` ranks by
+    the history's own domain transitions first (train's counts break ties): what the history
+    alone gives. Neither ``model`` nor ``baseline`` is changed.
     """
     by_dia: dict[str, list[TransitionPoint]] = defaultdict(list)
     for p in points:
@@ -558,7 +667,15 @@ def evaluate(
     order = sorted(by_dia)
     if online:
         random.Random(seed).shuffle(order)
-    hits = Counter()
+    history = TransitionHistory()
+    counted = copy.deepcopy(baseline)
+    rankers = {
+        "": lambda p, c: model.rank(p.history, c, context=p.context, household=history),
+        "baseline_": lambda p, c: counted.rank(p.history, c),
+    }
+    if online:
+        rankers["history_baseline_"] = lambda p, c: baseline.rank(p.history, c, own=history)
+    hits: Counter = Counter()
     n = 0
     for d in order:
         for p in by_dia[d]:
@@ -566,36 +683,34 @@ def evaluate(
             if p.next_service not in cands:
                 continue
             n += 1
-            r = [x.service for x in model.rank(p.history, cands, context=p.context)]
-            b = [x.service for x in baseline.rank(p.history, cands)]
-            hits["top1"] += r[0] == p.next_service
-            hits["top3"] += p.next_service in r[:3]
-            hits["b1"] += b[0] == p.next_service
-            hits["b3"] += p.next_service in b[:3]
+            for key, rank in rankers.items():
+                r = [x.service for x in rank(p, cands)]
+                hits[key + "1"] += r[0] == p.next_service
+                hits[key + "3"] += p.next_service in r[:3]
         if online:
             for p in by_dia[d]:
-                model.observe(p.history, p.next_service)
-                baseline.observe(p.history, p.next_service)
+                history.add(p.history, p.next_service)
+                counted.observe(p.history, p.next_service)
     n = max(n, 1)
-    return {
-        "points": n,
-        "next_service_top1": round(hits["top1"] / n, 4),
-        "next_service_top3": round(hits["top3"] / n, 4),
-        "baseline_next_service_top1": round(hits["b1"] / n, 4),
-        "baseline_next_service_top3": round(hits["b3"] / n, 4),
-    }
+    return {"points": n} | {f"{key}next_service_top{k}": round(hits[f"{key}{k}"] / n, 4)
+                            for key in rankers for k in (1, 3)}
 
 
 def next_service_figures(train_points: Sequence[TransitionPoint], test_points: Sequence[TransitionPoint],
                          train_schemas: Mapping[str, ServiceSchema],
                          test_schemas: Mapping[str, ServiceSchema], *,
                          online: bool = False) -> dict[str, float]:
-    """Fits the model and the baseline on ``train_points`` and scores both on ``test_points``
-    among the test schema's services (:func:`evaluate`)."""
+    """Fits the model and the baseline on ``train_points`` once and scores both on
+    ``test_points`` among the test schema's services (:func:`evaluate`); with ``online``, also
+    prequentially (keys prefixed ``online_``)."""
     model = TransitionModel().fit([], train_schemas, points=train_points)
     model.register_schemas(test_schemas)
-    return evaluate(model, DomainBaseline().fit(train_points), test_points, sorted(test_schemas),
-                    online=online)
+    baseline = DomainBaseline().fit(train_points)
+    out = evaluate(model, baseline, test_points, sorted(test_schemas))
+    if online:
+        again = evaluate(model, baseline, test_points, sorted(test_schemas), online=True)
+        out |= {f"online_{k}": v for k, v in again.items() if k != "points"}
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -616,10 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_pts = iter_transition_points(load_sgd_dialogues(train_dialogues), tr_s, with_context=True)
     test_pts = iter_transition_points(load_sgd_dialogues(test_dialogues), te_s, with_context=True)
     result = {"split": args.split, "candidates": len(te_s)}
-    result |= next_service_figures(train_pts, test_pts, tr_s, te_s)
-    if args.online:
-        online = next_service_figures(train_pts, test_pts, tr_s, te_s, online=True)
-        result |= {f"online_{k}": v for k, v in online.items() if k != "points"}
+    result |= next_service_figures(train_pts, test_pts, tr_s, te_s, online=args.online)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     if args.json:
         print(json.dumps(result))

@@ -15,6 +15,7 @@ import pytest
 from reasoner.carryover import CarryoverError, MiniLMEmbedder, load_sgd_dialogues, load_sgd_schemas
 from reasoner.transitions import (
     DomainBaseline,
+    TransitionHistory,
     TransitionModel,
     evaluate,
     iter_transition_points,
@@ -97,7 +98,43 @@ def test_household_history_shifts_the_ranking(model):
     assert model.rank(["Weather_1"], ["Hotels_1", "RideSharing_1"])[0].service == "Hotels_1"
     for _ in range(40):
         model.observe(["Weather_1"], "RideSharing_1", hour=19)
-    assert model.rank(["Weather_1"], ["Hotels_1", "RideSharing_1"])[0].service == "RideSharing_1"
+    top = model.rank(["Weather_1"], ["Hotels_1", "RideSharing_1"])[0]
+    assert top.service == "RideSharing_1"
+    assert top.reasons[0] == "household 40 of 40 after Weather_1"
+
+
+@pytest.mark.slow
+def test_a_few_of_the_households_own_transitions_outweigh_the_population(model):
+    # the train split never goes from a restaurant to a hotel; this household did, three times
+    own = TransitionHistory.of([(["Restaurants_1"], "Hotels_1")] * 3)
+    cands = ["Hotels_1", "RideSharing_1", "Weather_1"]
+    assert model.rank(["Restaurants_1"], cands)[0].service == "RideSharing_1"
+    assert model.rank(["Restaurants_1"], cands, household=own)[0].service == "Hotels_1"
+    # one household's history never reaches another's ranking, nor the shared model's
+    assert model.rank(["Restaurants_1"], cands, household=TransitionHistory())[0].service == \
+        "RideSharing_1"
+    assert len(model.history) == 0
+
+
+@pytest.mark.slow
+def test_a_service_new_to_the_household_reads_what_it_did_after_that_domain(model, dev_schemas):
+    model.register_schemas(dev_schemas)
+    own = TransitionHistory.of([(["Weather_1"], "RideSharing_1")] * 6)
+    # the household never used Weather_2, but six times took a cab after a weather service
+    ranked = model.rank(["Weather_2"], ["Hotels_1", "RideSharing_1", "Lodging_9"], household=own)
+    assert ranked[0].service == "RideSharing_1"
+    assert ranked[0].reasons[0].startswith("household 6 of 6 after Weather")
+
+
+def test_history_counts_by_service_domain_and_hour():
+    h = TransitionHistory.of([(["Restaurants_1"], "RideSharing_1", 19),
+                              (["Restaurants_1", "Movies_1"], "RideSharing_2", 20)])
+    assert len(h) == 2 and h.after("Restaurants_1") == 1 and h.after("Movies_1") == 1
+    assert h.dom[("Restaurants", "RideSharing")] == 1 and h.dom[("Movies", "RideSharing")] == 1
+    assert h.hours[(6, "RideSharing")] == 2
+    again = TransitionHistory.from_json(json.loads(json.dumps(h.to_json())))
+    assert (again.svc, again.svc_out, again.dom, again.dom_out, again.hours) == \
+        (h.svc, h.svc_out, h.dom, h.dom_out, h.hours)
 
 
 @pytest.mark.slow
