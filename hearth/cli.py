@@ -344,6 +344,8 @@ _PASSTHROUGH_COMMANDS = [
      "Few-shot intents and out-of-scope rejection (--format hwu64|clinc150|slurp …)."),
     (eval_app, "ha-intents", "reasoner.eval_ha",
      "Home Assistant's intent tests, matched in a household built from its mock home."),
+    (eval_app, "ha", "reasoner.eval_ha",
+     "The same as ha-intents (--data DIR --tests DIR --json)."),
     (eval_app, "zero-shot", "reasoner.eval_zero_shot",
      "Zero-shot intents from names and knowledge-base expansions (--format clinc150 --data FILE "
      "--split val)."),

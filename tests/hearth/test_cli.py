@@ -101,3 +101,11 @@ def test_demo_prints_the_day_and_keeps_the_graph(tmp_path):
     r = run("query", "SELECT (COUNT(*) AS ?n) WHERE { ?e a hearth:PersonLeft }", "--household",
             "rivera", "--format", "csv", "--dir", keep)
     assert r.output.splitlines()[1] == "8"
+
+
+def test_eval_ha_runs_home_assistant_tests_under_the_issue_name():
+    ha = FIXTURES / "understanding" / "ha"
+    r = run("eval", "ha", "--data", ha, "--tests", ha / "tests" / "en", "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output.strip().splitlines()[-1])
+    assert result["exact_match"] == result["intent_accuracy"] == 92.31
