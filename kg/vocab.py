@@ -106,6 +106,7 @@ HEARTH = Vocabulary("hearth", HEARTH_NS, """
     offeredIntent goalModel
     RewriteLearned RewriteUndone PreferenceLearned UtteranceRewritten rewrittenAs supportSessions
     supportHouseholds sourceSuccess rewriteScope undoes appliedRewrite signalCounts matchedBy
+    MeaningLearned misreadAs reach
     CommandTaught CommandForgotten TeachingRequested IntentDefined RoutineDefined RoutineRemoved
     RoutineRan Blueprint BlueprintParameter
     actions scope reply forgets examples trigger routine blueprint inputs hasParameter

@@ -1,4 +1,5 @@
-"""Self-learning from rephrases: sessions, learned rewrites ("A means B") and personal preferences.
+"""Self-learning from rephrases: sessions, learned rewrites ("A means B"), learned meanings ("A,
+read as X, fails: it means I") and personal preferences.
 
 A person whose request was misunderstood says it again in other words. Pooled over many
 households, those rephrases say what a failing wording means. This module:
@@ -22,18 +23,29 @@ households, those rephrases say what a failing wording means. This module:
    likely wording ``t`` is the rewrite ``a → t``, with that probability as its confidence, when
    it has the minimum support (sessions and distinct households) and ``a`` itself never succeeds
    (``R[a, success] == 0``: a wording that works is never rewritten).
-3. **Personal preferences** (:class:`PreferenceLearner`): for one person, a phrase means what they
+3. **Learned meanings** (:class:`MeaningLearner`): a rewrite of the *interpretation* rather than
+   of the words. A wording ``a`` that never succeeds, with enough support, is a defect of the
+   reading it got (``misread``); what it means is pooled from the same chain over the readings
+   of the wordings its requests succeeded as, and the person's own words are read again as that
+   intent (their slot values stay theirs). That covers a failing wording with no working
+   rephrase of the same words, which no "A → B" rewrite can: when no rephrase showed its
+   meaning, the rule only sets the failing reading aside and the understanding's next reading
+   is used (:func:`next_reading`). The guard is the same: a wording seen to work, or a reading
+   other than the one that failed, is never read otherwise.
+4. **Personal preferences** (:class:`PreferenceLearner`): for one person, a phrase means what they
    replay and correct to, not what they skip ("play Wow" → the Kate Bush song). A personal
    preference wins over a global rewrite (:class:`RewriteBook`).
-4. **In the graph**: every rewrite is a ``RewriteLearned`` event (derived from the household's own
+5. **In the graph**: every rewrite is a ``RewriteLearned`` event (derived from the household's own
    utterances it was learned from, with the pooled support: "learned from 14 sessions of 9
-   households"); a preference a ``PreferenceLearned``; ``RewriteUndone`` withdraws either (it no
-   longer applies from then on); each use is an ``UtteranceRewritten``. All are queryable by
-   SPARQL (:data:`ACTIVE_REWRITES_QUERY`) and explained (:mod:`reasoner.explain`).
+   households"); a meaning a ``MeaningLearned``; a preference a ``PreferenceLearned``;
+   ``RewriteUndone`` withdraws any of them (it no longer applies from then on); each use is an
+   ``UtteranceRewritten``. All are queryable by SPARQL (:data:`ACTIVE_REWRITES_QUERY`) and
+   explained (:mod:`reasoner.explain`).
 
 The ``learning`` pipeline component reads every ``UtteranceHeard`` and, when an active rewrite
-applies, concludes an ``UtteranceRewritten``; :mod:`reasoner.understanding` then reads the
-rewritten words (put ``learning`` before ``understanding`` in the pipeline).
+or meaning applies, concludes an ``UtteranceRewritten``; :mod:`reasoner.understanding` then reads
+the rewritten words, or the same words as the learned intent (put ``learning`` before
+``understanding`` in the pipeline).
 
 >>> normalise("Alexa, please play WOW!")
 'play wow'
@@ -72,13 +84,14 @@ from .pipeline import register_component
 log = logging.getLogger("hearth.reasoner.learning")
 
 __all__ = [
-    "AGENT", "ACTIVE_REWRITES_QUERY", "AbsorbingChain", "LearningComponent", "LearningError",
-    "MeaningSignal", "Preference", "PreferenceLearned", "PreferenceLearner", "Rephrase",
-    "Request", "Rewrite", "RewriteBook", "RewriteLearned", "RewriteLearner", "RewriteUndone",
-    "Session", "SessionDetector", "Turn", "UtteranceRewritten", "active_rewrites",
-    "failure_signal", "learned_rewrite_of", "normalise", "preference_signals",
-    "publish_preferences",
-    "publish_rewrites", "rewrite_book", "sessions_of", "support_sentence", "undo",
+    "AGENT", "ACTIVE_REWRITES_QUERY", "AbsorbingChain", "Applied", "LearningComponent",
+    "LearningError", "Meaning", "MeaningLearned", "MeaningLearner", "MeaningSignal",
+    "Preference", "PreferenceLearned", "PreferenceLearner", "Rephrase", "Request", "Rewrite",
+    "RewriteBook", "RewriteLearned", "RewriteLearner", "RewriteUndone", "Session",
+    "SessionDetector", "Turn", "UtteranceRewritten", "active_rewrites", "failure_signal",
+    "learned_intent_of", "learned_rewrite_of", "meaning_sentence", "next_reading", "normalise",
+    "preference_signals", "publish_meanings", "publish_preferences", "publish_rewrites",
+    "rewrite_book", "sessions_of", "support_sentence", "undo",
 ]
 
 AGENT = "component:learning"
@@ -611,6 +624,170 @@ class RewriteLearner:
 
 
 # ================================================================================================
+# Learned meanings: what a failing wording means, at the level of its interpretation
+# ================================================================================================
+
+@dataclass(frozen=True)
+class Meaning:
+    """"When someone says ``phrase`` and it is read as ``misread``, that reading fails; they
+    mean ``intent``": a rewrite of the *interpretation*, not of the words (the person's own words
+    are read again, as ``intent``, so their slot values stay theirs).
+
+    ``intent``: learned from the requests that began with ``phrase`` and were rephrased into a
+    success read as ``intent`` (``confidence``: the chain's probability that such a request
+    succeeds read so); None when no rephrase showed it: ``misread`` is only known to fail, and the
+    understanding's next reading is used instead (``confidence``: the probability that a request
+    beginning with ``phrase`` ended in failure). ``misread``: the reading it failed with
+    (``"<unfamiliar>"``: out of scope). ``sessions`` / ``households``: the failed requests it was
+    learned from (the support). ``reach``: the least cosine similarity at which a never-seen
+    wording, read the same way, uses it too (1.0: this wording only); set at learning time so
+    that a wording it reaches is nearer to this failure than to any wording that *worked* read
+    as ``misread``: a rule never reaches a wording that looks more like a success."""
+
+    phrase: str
+    misread: str
+    intent: str | None
+    confidence: float
+    sessions: int
+    households: int
+    reach: float = 1.0
+    evidence: tuple[tuple[str | None, Any], ...] = ()
+    scope: str = "global"
+
+    def support(self) -> str:
+        return support_sentence(self.sessions, self.households)
+
+
+class MeaningLearner:
+    """Learns :class:`Meaning` rules from sessions pooled across households.
+
+    The requests form the same absorbing chain as :class:`RewriteLearner`'s. A wording ``a`` that
+    never succeeded (the guard: ``R[a, success] == 0``) and failed in at least ``min_sessions``
+    requests of ``min_households`` households is a defect of its reading. What it means is
+    pooled over the readings of the wordings its requests succeeded as: ``Σ N[a, t] ·
+    R[t, success]`` over the targets ``t`` read as one intent; the most likely intent, when that
+    probability is at least ``min_confidence``, is its meaning. Otherwise the rule only says that
+    ``misread`` fails (the next reading is used), except for an unfamiliar reading, where there is
+    no reading to set aside (``guess_unfamiliar``: use the nearest intent the understanding
+    rejected; off by default: a wording no skill covers is not acted on by guesswork).
+
+    ``encoder`` with ``neighbourhood`` < 1: each rule's ``reach`` (see :class:`Meaning`) is
+    ``max(neighbourhood, cos(θ/2))``, θ the angle to the nearest wording that worked read as the
+    rule's ``misread``: a never-seen wording inside it is nearer to this failure than to any
+    success read that way."""
+
+    def __init__(self, *, min_sessions: int = 3, min_households: int = 2,
+                 min_confidence: float = 0.25, guess_unfamiliar: bool = False,
+                 encoder: Any = None, neighbourhood: float = 1.0,
+                 key: Callable[[str], str] = normalise):
+        if min_sessions < 1 or min_households < 1:
+            raise LearningError("min_sessions and min_households are at least 1")
+        if not 0.0 < min_confidence <= 1.0:
+            raise LearningError(f"min_confidence is in (0, 1], not {min_confidence!r}")
+        if not 0.0 < neighbourhood <= 1.0:
+            raise LearningError(f"neighbourhood is a cosine in (0, 1], not {neighbourhood!r}")
+        self.min_sessions = min_sessions
+        self.min_households = min_households
+        self.min_confidence = min_confidence
+        self.guess_unfamiliar = guess_unfamiliar
+        self.encoder = encoder
+        self.neighbourhood = neighbourhood
+        self.key = key
+        self.chain: AbsorbingChain | None = None
+        self.successes: dict[str, str] = {}   # wording seen to work → the reading it worked as
+
+    def fit(self, sessions: Iterable[Session]) -> list[Meaning]:
+        paths, oks = [], []
+        failed: dict[str, list] = defaultdict(list)          # wording → (household, event) per failed request
+        misread: dict[str, Counter] = defaultdict(Counter)    # wording → the readings it failed with
+        read_as: dict[str, Counter] = defaultdict(Counter)    # wording → the readings it worked with
+        for s, words, ok, idx, req in RewriteLearner(key=self.key).paths(sessions):
+            paths.append(words)
+            oks.append(ok)
+            seen = set()
+            for pos, (w, i) in enumerate(zip(words, idx)):
+                if ok and pos == len(words) - 1:
+                    read_as[w][_reading(s.turns[i])] += 1
+                elif w not in seen:  # one failure per request, however often it was said in it
+                    seen.add(w)
+                    failed[w].append((s.household, s.turns[i].event))
+                    misread[w][_reading(s.turns[i])] += 1
+        self.successes = {w: c.most_common(1)[0][0] for w, c in read_as.items()}
+        self.chain = chain = AbsorbingChain.from_paths(paths, oks)
+        B = chain.B
+        out: list[Meaning] = []
+        for a, ev in failed.items():
+            households = len({h for h, _ in ev})
+            if a in self.successes or chain.direct_success(a) > 0.0:
+                continue  # the guard: a wording that works is never read otherwise
+            if len(ev) < self.min_sessions or households < self.min_households:
+                continue
+            bad = misread[a].most_common(1)[0][0]
+            pooled: dict[str, float] = defaultdict(float)
+            for t, contrib in chain.best_targets(a):
+                meant = self.successes.get(t)
+                if t != a and meant not in (None, bad, _OOS):
+                    pooled[meant] += contrib
+            intent, confidence = None, float(B[chain.index[a], 1])
+            if pooled:
+                best, p = max(pooled.items(), key=lambda kv: (kv[1], kv[0]))
+                if p >= self.min_confidence:
+                    intent, confidence = best, p
+            if intent is None and bad == _OOS and not self.guess_unfamiliar:
+                continue
+            out.append(Meaning(a, bad, intent, round(min(confidence, 1.0), 4), len(ev),
+                               households, 1.0, tuple(ev)))
+        if self.encoder is not None and self.neighbourhood < 1.0 and out:
+            out = self._reach(out)
+        out.sort(key=lambda m: (-m.sessions, m.phrase))
+        return out
+
+    def _reach(self, meanings: list[Meaning]) -> list[Meaning]:
+        import math
+        from dataclasses import replace
+        worked = sorted(self.successes)
+        if not worked:
+            return [replace(m, reach=self.neighbourhood) for m in meanings]
+        W = _unit(self.encoder.encode(worked))
+        M = _unit(self.encoder.encode([m.phrase for m in meanings]))
+        how = np.array([self.successes[w] for w in worked], dtype=object)
+        S = M @ W.T
+        out = []
+        for j, m in enumerate(meanings):
+            same = how == m.misread
+            reach = self.neighbourhood
+            if same.any():
+                nearest = float(np.clip(S[j, same].max(), -1.0, 1.0))
+                reach = max(reach, math.cos(math.acos(nearest) / 2) + 1e-6)
+            out.append(replace(m, reach=round(min(reach, 1.0), 6)))
+        return out
+
+
+def _unit(rows: Any) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / (np.linalg.norm(rows, axis=1, keepdims=True) + 1e-12)
+
+
+def next_reading(misread: str | None, alternatives: Sequence[str], *,
+                 unfamiliar: bool = False) -> str | None:
+    """The understanding's next reading once ``misread`` is known to fail: the first of its
+    ``alternatives`` (most likely first) that is another intent. An unfamiliar reading has one
+    only with ``unfamiliar`` (its alternatives are intents the understanding rejected).
+
+    >>> next_reading("play_music", ["play_music", "play_radio", "music_query"])
+    'play_radio'
+    >>> next_reading("<unfamiliar>", ["play_radio"]) is None
+    True
+    """
+    if misread in (None, _OOS) and not unfamiliar:
+        return None
+    for a in alternatives:
+        if a and a != misread and a != _OOS:
+            return a
+    return None
+
+
+# ================================================================================================
 # Personal preferences
 # ================================================================================================
 
@@ -747,8 +924,10 @@ def preference_signals(sessions: Iterable[Session]) -> list[MeaningSignal]:
 @dataclass(frozen=True)
 class Applied:
     """A rewrite that applies to an utterance: the words to read instead (``text``), or, for a
-    preference, its ``meaning``; ``how``: personal, exact or neighbour; ``rule``: the
-    ``Rewrite``/``Preference`` (or the event that recorded it)."""
+    preference, its ``meaning``, or, for a learned :class:`Meaning`, the intent to read the
+    person's own words as (``meaning`` ``{"intent": …}``, ``text`` None); ``how``: personal,
+    exact, neighbour, meaning (a learned intent) or next reading (the understanding's next one);
+    ``rule``: the ``Rewrite``/``Preference``/``Meaning`` (or the event that recorded it)."""
 
     text: str | None
     how: str
@@ -756,20 +935,32 @@ class Applied:
     similarity: float = 1.0
     meaning: Any = None
 
+    @property
+    def intent(self) -> str | None:
+        """The intent a meaning rewrite reads the utterance as (None for word rewrites)."""
+        m = self.meaning
+        return m.get("intent") if self.text is None and isinstance(m, Mapping) else None
+
 
 class RewriteBook:
-    """The active rewrites and preferences, ready to apply.
+    """The active rewrites, meanings and preferences, ready to apply.
 
-    ``lookup(text, person=None, reading=None)``: a person's preference for the wording wins;
-    then a rewrite whose source is the same wording; then (with an ``encoder``) the rewrite whose
-    source is most similar, at least ``neighbourhood`` in cosine, *and* was read the same way
-    (``reading``: how this utterance was read, e.g. the intent it got; a wording that was read
-    otherwise is not the same failure). A wording in ``successes`` (seen to work) is never
-    rewritten, except by its speaker's own preference."""
+    ``lookup(text, person=None, reading=None, alternatives=())``: a person's preference for the
+    wording wins; then a rewrite whose source is the same wording; then a learned meaning of the
+    same wording read the same way (``reading``: how this utterance was read, e.g. the intent it
+    got, ``"<unfamiliar>"`` when out of scope; ``alternatives``: the understanding's readings,
+    most likely first, for a meaning that only knows its reading fails); then (with an
+    ``encoder``) the rewrite whose source is most similar, at least ``neighbourhood`` in cosine,
+    *and* was read the same way (a wording that was read otherwise is not the same failure);
+    then the most similar meaning within its ``reach``, read the same way. A wording in
+    ``successes`` (seen to work) is never rewritten, except by its speaker's own preference; a
+    meaning never applies to a reading other than the one it failed with (nor, without a
+    ``reading``, at all)."""
 
     def __init__(self, rewrites: Iterable[Rewrite] = (), preferences: Iterable[Preference] = (),
-                 *, encoder: Any = None, neighbourhood: float = 0.9,
-                 successes: Iterable[str] = (), key: Callable[[str], str] = normalise):
+                 *, meanings: Iterable[Meaning] = (), encoder: Any = None,
+                 neighbourhood: float = 0.9, successes: Iterable[str] = (),
+                 key: Callable[[str], str] = normalise):
         self.key = key
         self.rewrites: dict[str, Rewrite] = {}
         for r in rewrites:
@@ -777,14 +968,24 @@ class RewriteBook:
             if old is None or (r.confidence, r.sessions) > (old.confidence, old.sessions):
                 self.rewrites[r.source] = r
         self.preferences = {(p.person, p.phrase): p for p in preferences}
+        self.meanings: dict[tuple[str, str], Meaning] = {}
+        for m in meanings:
+            k = (key(m.phrase), m.misread)
+            old = self.meanings.get(k)
+            if old is None or (m.sessions, m.confidence) > (old.sessions, old.confidence):
+                self.meanings[k] = m
         self.encoder = encoder
         self.neighbourhood = neighbourhood
         self.successes = set(successes)
         self._sources = sorted(self.rewrites)
         self._vectors: np.ndarray | None = None
+        self._far = sorted((k for k, m in self.meanings.items() if m.reach < 1.0))
+        self._far_vectors: np.ndarray | None = None
+        self._least_reach = min((self.meanings[k].reach for k in self._far), default=1.0)
+        self._phrases = {p for p, _ in self.meanings}
 
     def __len__(self) -> int:
-        return len(self.rewrites) + len(self.preferences)
+        return len(self.rewrites) + len(self.preferences) + len(self.meanings)
 
     def _source_vectors(self) -> np.ndarray:
         if self._vectors is None:
@@ -792,8 +993,31 @@ class RewriteBook:
                              if self._sources else np.zeros((0, 1), np.float32))
         return self._vectors
 
+    def _meaning_vectors(self) -> np.ndarray:
+        if self._far_vectors is None:
+            self._far_vectors = _unit(self.encoder.encode([p for p, _ in self._far]))
+        return self._far_vectors
+
+    def may_mean_otherwise(self, text: str) -> bool:
+        """Whether a learned meaning could apply to ``text`` (its wording has one, or one reaches
+        never-seen wordings): when not, its reading is not needed."""
+        key = self.key(text)
+        return bool(key) and key not in self.successes and (
+            key in self._phrases or (self.encoder is not None and bool(self._far)))
+
+    def _meant(self, rule: Meaning, reading: str, alternatives: Sequence[str],
+               how: str, similarity: float) -> Applied | None:
+        intent = rule.intent
+        if intent is None:  # (an unfamiliar one only exists if it was learned to guess)
+            intent = next_reading(reading, alternatives, unfamiliar=True)
+            how = "next reading"
+        if intent is None or intent == reading:
+            return None
+        return Applied(None, how, rule, similarity, {"intent": intent})
+
     def lookup(self, text: str, *, person: str | None = None, reading: str | None = None,
-               vector: np.ndarray | None = None) -> Applied | None:
+               alternatives: Sequence[str] = (), vector: np.ndarray | None = None
+               ) -> Applied | None:
         key = self.key(text)
         if person is not None:
             pref = self.preferences.get((person, key))
@@ -806,18 +1030,40 @@ class RewriteBook:
         rule = self.rewrites.get(key)
         if rule is not None:
             return Applied(rule.target, "exact", rule)
-        if self.encoder is None or not self._sources:
+        # a meaning applies only to the reading it failed with: not before the words are read
+        meaning = self.meanings.get((key, reading)) if reading is not None else None
+        if meaning is not None:
+            found = self._meant(meaning, reading, alternatives, "meaning", 1.0)
+            if found is not None:
+                return found
+        if self.encoder is None or not (self._sources or (self._far and reading is not None)):
             return None
         if vector is None:
             vector = np.asarray(self.encoder.encode([key]), dtype=np.float32)[0]
-        sims = self._source_vectors() @ vector
-        for j in np.argsort(-sims)[:3]:
-            if sims[j] < self.neighbourhood:
+        if self._sources:
+            sims = self._source_vectors() @ vector
+            for j in np.argsort(-sims)[:3]:
+                if sims[j] < self.neighbourhood:
+                    break
+                rule = self.rewrites[self._sources[j]]
+                if reading is not None and rule.reading is not None and reading != rule.reading:
+                    continue
+                return Applied(rule.target, "neighbour", rule, float(sims[j]))
+        if self._far and reading is not None:
+            v = vector / (np.linalg.norm(vector) + 1e-12)
+            sims = self._meaning_vectors() @ v
+            best = None
+            for j in np.argsort(-sims):
+                if sims[j] < self._least_reach:
+                    break
+                k = self._far[j]
+                m = self.meanings[k]
+                if k[1] != reading or sims[j] < m.reach:
+                    continue
+                best = (m, float(sims[j]))
                 break
-            rule = self.rewrites[self._sources[j]]
-            if reading is not None and rule.reading is not None and reading != rule.reading:
-                continue
-            return Applied(rule.target, "neighbour", rule, float(sims[j]))
+            if best is not None:
+                return self._meant(best[0], reading, alternatives, "meaning", best[1])
         return None
 
 
@@ -830,6 +1076,7 @@ def _h(name: str) -> NamedNode:
 
 
 REWRITE_LEARNED = _h("RewriteLearned")
+MEANING_LEARNED = _h("MeaningLearned")
 REWRITE_UNDONE = _h("RewriteUndone")
 PREFERENCE_LEARNED = _h("PreferenceLearned")
 UTTERANCE_REWRITTEN = _h("UtteranceRewritten")
@@ -843,6 +1090,8 @@ P_APPLIED_REWRITE = _h("appliedRewrite")
 P_SIGNAL_COUNTS = _h("signalCounts")
 P_MATCHED_BY = _h("matchedBy")
 P_INTENT = HEARTH.intentName
+P_MISREAD = _h("misreadAs")
+P_REACH = _h("reach")
 
 
 class _LearningEvent(E.Event):
@@ -851,7 +1100,7 @@ class _LearningEvent(E.Event):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("confidence", "source_success"):
+        for name in ("confidence", "source_success", "reach"):
             v = getattr(self, name, None)
             if isinstance(v, int) and not isinstance(v, bool):
                 object.__setattr__(self, name, float(v))  # always xsd:double
@@ -861,6 +1110,19 @@ class _LearningEvent(E.Event):
         if v is not None and not 0.0 <= v <= 1.0:
             raise EventError(f"{self.type_name()}.{name} is a probability in [0, 1], not {v!r}",
                              field=name)
+
+    def _check_support(self) -> None:
+        """The pooled support of a learned rule: counts of at least 1, no more households than
+        sessions, and a known scope."""
+        kind = self.type_name()
+        for name in ("sessions", "households"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise EventError(f"{kind}.{name} is a count of at least 1, not {v!r}", field=name)
+        if self.households > self.sessions:
+            raise EventError(f"{kind}.households cannot exceed its sessions", field="households")
+        if self.scope not in ("global", "household"):
+            raise EventError(f"{kind}.scope is 'global' or 'household'", field="scope")
 
 
 @register_event_type
@@ -884,16 +1146,7 @@ class RewriteLearned(_LearningEvent):
     def check(self) -> None:
         self._check_share("confidence")
         self._check_share("source_success")
-        for name in ("sessions", "households"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise EventError(f"RewriteLearned.{name} is a count of at least 1, not {v!r}",
-                                 field=name)
-        if self.households > self.sessions:
-            raise EventError("RewriteLearned.households cannot exceed its sessions",
-                             field="households")
-        if self.scope not in ("global", "household"):
-            raise EventError("RewriteLearned.scope is 'global' or 'household'", field="scope")
+        self._check_support()
         if normalise(self.phrase) == normalise(self.rewritten_as):
             raise EventError("RewriteLearned rewrites a phrase into itself", field="rewritten_as")
 
@@ -917,9 +1170,41 @@ class PreferenceLearned(_LearningEvent):
 
 @register_event_type
 @dataclass(frozen=True, kw_only=True)
+class MeaningLearned(_LearningEvent):
+    """A learned meaning (:class:`Meaning`): when someone says ``phrase`` and it is read as
+    ``misread`` (``"<unfamiliar>"``: out of scope), that reading fails; they mean ``intent``
+    (None: not known, only that ``misread`` fails: the next reading is used), with a
+    ``confidence``; ``sessions`` and ``households``: the failed requests it was learned from;
+    ``reach``: the least cosine at which a never-seen wording read the same way uses it (1.0:
+    this wording only); ``scope``: global or household. Derived from this household's utterances
+    it was learned from (when it has some)."""
+
+    phrase: str = f("text", HEARTH.phrase)
+    misread: str = f("text", P_MISREAD)
+    intent: str | None = f("text", P_INTENT, required=False)
+    confidence: float = f("number", HEARTH.confidence)
+    sessions: int = f("number", P_SUPPORT_SESSIONS)
+    households: int = f("number", P_SUPPORT_HOUSEHOLDS)
+    reach: float = f("number", P_REACH, required=False, default=1.0)
+    scope: str = f("text", P_REWRITE_SCOPE, required=False, default="global")
+    rdf_type: ClassVar = MEANING_LEARNED
+
+    def check(self) -> None:
+        self._check_share("confidence")
+        self._check_share("reach")
+        self._check_support()
+        if not normalise(self.phrase):
+            raise EventError("MeaningLearned.phrase has no words", field="phrase")
+        if self.intent is not None and self.intent in (self.misread, _OOS):
+            raise EventError(f"MeaningLearned.intent {self.intent!r} is the reading that fails "
+                             "(or unfamiliar); give another intent, or none", field="intent")
+
+
+@register_event_type
+@dataclass(frozen=True, kw_only=True)
 class RewriteUndone(_LearningEvent):
-    """Someone withdrew a learned rewrite or preference (``undoes``): it no longer applies from
-    then on. Nothing is deleted."""
+    """Someone withdrew a learned rewrite, meaning or preference (``undoes``): it no longer
+    applies from then on. Nothing is deleted."""
 
     undoes: NamedNode = f("event", P_UNDOES)
     reason: str | None = f("text", HEARTH.reason, required=False)
@@ -930,9 +1215,11 @@ class RewriteUndone(_LearningEvent):
 @dataclass(frozen=True, kw_only=True)
 class UtteranceRewritten(_LearningEvent):
     """An utterance read through a learned rewrite: ``text`` was said, ``rewritten_as`` is read
-    instead (or, for a preference, ``meaning`` is meant); ``rewrite`` names the
-    ``RewriteLearned`` or ``PreferenceLearned`` event; ``matched_by``: exact, neighbour or
-    personal."""
+    instead (or, for a preference, ``meaning`` is meant; for a learned meaning, ``meaning`` is
+    ``{"intent": …, "misread": …, "by": "meaning" | "next reading"}``: the same words read as
+    that intent, the one the meaning names or the understanding's next); ``rewrite`` names the
+    ``RewriteLearned``, ``MeaningLearned`` or ``PreferenceLearned`` event; ``matched_by``:
+    exact, neighbour or personal."""
 
     text: str = f("text", HEARTH.text)
     rewritten_as: str | None = f("text", P_REWRITTEN_AS, required=False)
@@ -948,7 +1235,8 @@ class UtteranceRewritten(_LearningEvent):
             raise EventError("UtteranceRewritten needs rewritten_as or meaning", field="rewritten_as")
 
 
-LEARNING_TYPES = (RewriteLearned, PreferenceLearned, RewriteUndone, UtteranceRewritten)
+LEARNING_TYPES = (RewriteLearned, MeaningLearned, PreferenceLearned, RewriteUndone,
+                  UtteranceRewritten)
 
 
 # ================================================================================================
@@ -1025,6 +1313,27 @@ def publish_rewrites(home: Household, rewrites: Iterable[Rewrite], *,
     return home.append_many(events)
 
 
+def publish_meanings(home: Household, meanings: Iterable[Meaning], *,
+                     time: dt.datetime | None = None, by: str = AGENT) -> list[Appended]:
+    """Records learned meanings: a ``MeaningLearned`` each (skipping one already active for the
+    same phrase, reading and intent), derived from the household's own utterances it was learned
+    from."""
+    now = time or dt.datetime.now(dt.timezone.utc)
+    active = {(r["phrase"], r["misread"], r["intent"]) for r in active_rewrites(home)
+              if r["kind"] == "meaning"}
+    events = []
+    for m in meanings:
+        if (m.phrase, m.misread, m.intent) in active:
+            continue
+        own = tuple(dict.fromkeys(NamedNode(e.value if isinstance(e, NamedNode) else str(e))
+                                  for h, e in m.evidence if h == home.id and e is not None))
+        events.append(MeaningLearned(
+            time=now, by=by, derived_from=own, phrase=m.phrase, misread=m.misread,
+            intent=m.intent, confidence=float(m.confidence), sessions=m.sessions,
+            households=m.households, reach=float(m.reach), scope=m.scope))
+    return home.append_many(events)
+
+
 def publish_preferences(home: Household, preferences: Iterable[Preference], *,
                         time: dt.datetime | None = None, by: str = AGENT) -> list[Appended]:
     """Records preferences as ``PreferenceLearned`` events (derived from the events whose
@@ -1045,8 +1354,9 @@ def publish_preferences(home: Household, preferences: Iterable[Preference], *,
 
 def undo(home: Household, rewrite: int | NamedNode | Appended, *, by: str = "component:hearth",
          reason: str | None = None, time: dt.datetime | None = None) -> Appended:
-    """Withdraws a learned rewrite or preference (its event, by sequence number, IRI or the
-    ``Appended`` that recorded it): a ``RewriteUndone`` event; it no longer applies after."""
+    """Withdraws a learned rewrite, meaning or preference (its event, by sequence number, IRI
+    or the ``Appended`` that recorded it): a ``RewriteUndone`` event; it no longer applies
+    after."""
     if isinstance(rewrite, Appended):
         rewrite = rewrite.iri
     iri = home.ids.event(rewrite) if isinstance(rewrite, int) else rewrite
@@ -1054,21 +1364,22 @@ def undo(home: Household, rewrite: int | NamedNode | Appended, *, by: str = "com
         target = home.event(home.ids.seq_of(iri))
     except (ValueError, EventError) as err:
         raise LearningError(f"cannot undo {iri}: {err}") from None
-    if not isinstance(target, (RewriteLearned, PreferenceLearned)):
+    if not isinstance(target, (RewriteLearned, MeaningLearned, PreferenceLearned)):
         raise LearningError(f"event {home.ids.seq_of(iri)} is a {target.type_name()}, not a "
-                            "RewriteLearned or PreferenceLearned: only learned rewrites and "
-                            "preferences can be undone")
+                            "RewriteLearned, MeaningLearned or PreferenceLearned: only learned "
+                            "rewrites, meanings and preferences can be undone")
     if not any(r["event"] == iri.value for r in active_rewrites(home)):
         raise LearningError(f"the rewrite of event {home.ids.seq_of(iri)} is already undone")
     return home.append(RewriteUndone(time=time or dt.datetime.now(dt.timezone.utc), by=by,
                                      undoes=iri, reason=reason))
 
 
-#: The rewrites and preferences in force in a household: learned, neither undone nor retracted.
+#: The rewrites, meanings and preferences in force in a household: learned, neither undone nor
+#: retracted.
 ACTIVE_REWRITES_QUERY = """
 SELECT ?event ?type ?phrase ?rewrittenAs ?meaning ?person ?confidence ?sessions ?households
-       ?intent ?scope ?when WHERE {
-  VALUES ?type { hearth:RewriteLearned hearth:PreferenceLearned }
+       ?intent ?misread ?reach ?scope ?when WHERE {
+  VALUES ?type { hearth:RewriteLearned hearth:MeaningLearned hearth:PreferenceLearned }
   ?event a ?type ; hearth:phrase ?phrase ; hearth:confidence ?confidence ;
          prov:generatedAtTime ?when .
   OPTIONAL { ?event hearth:rewrittenAs ?rewrittenAs }
@@ -1077,6 +1388,8 @@ SELECT ?event ?type ?phrase ?rewrittenAs ?meaning ?person ?confidence ?sessions 
   OPTIONAL { ?event hearth:supportSessions ?sessions }
   OPTIONAL { ?event hearth:supportHouseholds ?households }
   OPTIONAL { ?event hearth:intentName ?intent }
+  OPTIONAL { ?event hearth:misreadAs ?misread }
+  OPTIONAL { ?event hearth:reach ?reach }
   OPTIONAL { ?event hearth:rewriteScope ?scope }
   FILTER NOT EXISTS { ?undo a hearth:RewriteUndone ; hearth:undoes ?event }
   FILTER NOT EXISTS { ?retraction hearth:retracts ?event }
@@ -1085,9 +1398,10 @@ SELECT ?event ?type ?phrase ?rewrittenAs ?meaning ?person ?confidence ?sessions 
 
 
 def active_rewrites(home: Household) -> list[dict[str, Any]]:
-    """The rewrites and preferences in force (:data:`ACTIVE_REWRITES_QUERY`), as dicts with
-    ``kind`` ("rewrite" or "preference"), ``event`` (its IRI), ``phrase``, ``rewritten_as``,
-    ``meaning``, ``person``, ``confidence``, ``sessions``, ``households``, ``intent``."""
+    """The rewrites, meanings and preferences in force (:data:`ACTIVE_REWRITES_QUERY`), as
+    dicts with ``kind`` ("rewrite", "meaning" or "preference"), ``event`` (its IRI),
+    ``phrase``, ``rewritten_as``, ``meaning``, ``person``, ``confidence``, ``sessions``,
+    ``households``, ``intent``, ``misread``, ``reach``, ``scope``."""
     out = []
     for row in home.query(ACTIVE_REWRITES_QUERY):
         d = {k: (None if v is None else v.value if isinstance(v, NamedNode) else to_python(v))
@@ -1096,30 +1410,40 @@ def active_rewrites(home: Household) -> list[dict[str, Any]]:
         if person and person.startswith(home.ids.base + "person:"):
             from urllib.parse import unquote
             person = unquote(person[len(home.ids.base + "person:"):])
+        kind = {REWRITE_LEARNED.value: "rewrite", MEANING_LEARNED.value: "meaning"}.get(
+            d["type"], "preference")
         out.append({
-            "kind": "rewrite" if d["type"] == REWRITE_LEARNED.value else "preference",
+            "kind": kind,
             "event": d["event"], "phrase": d["phrase"], "rewritten_as": d.get("rewrittenAs"),
             "meaning": json.loads(d["meaning"]) if d.get("meaning") else None,
             "person": person, "confidence": d["confidence"], "sessions": d.get("sessions"),
             "households": d.get("households"), "intent": d.get("intent"),
-            "scope": d.get("scope")})
+            "misread": d.get("misread"), "reach": d.get("reach"), "scope": d.get("scope")})
     return out
 
 
 def rewrite_book(home: Household, *, encoder: Any = None, neighbourhood: float = 0.9
                  ) -> RewriteBook:
-    """The household's active rewrites and preferences as a :class:`RewriteBook` whose rules
-    are the events' IRIs (``Applied.rule``)."""
-    rewrites, prefs = [], []
+    """The household's active rewrites, meanings and preferences as a :class:`RewriteBook`
+    whose rules carry the events' IRIs (``Applied.rule.event``). Without an ``encoder``, a
+    meaning applies to its own wording only, whatever its ``reach``."""
+    rewrites, prefs, meanings = [], [], []
     for r in active_rewrites(home):
         if r["kind"] == "rewrite":
             rewrites.append(_EventRewrite(r["phrase"], r["rewritten_as"], r["confidence"],
                                           int(r["sessions"] or 1), int(r["households"] or 1),
                                           event=r["event"]))
+        elif r["kind"] == "meaning":
+            meanings.append(_EventMeaning(normalise(r["phrase"]), r["misread"], r["intent"],
+                                          r["confidence"], int(r["sessions"] or 1),
+                                          int(r["households"] or 1),
+                                          float(r["reach"] if r["reach"] is not None else 1.0),
+                                          event=r["event"]))
         else:
             prefs.append(_EventPreference(r["person"], normalise(r["phrase"]), r["meaning"],
                                           r["confidence"], {}, event=r["event"]))
-    return RewriteBook(rewrites, prefs, encoder=encoder, neighbourhood=neighbourhood)
+    return RewriteBook(rewrites, prefs, meanings=meanings, encoder=encoder,
+                       neighbourhood=neighbourhood)
 
 
 @dataclass(frozen=True)
@@ -1132,24 +1456,40 @@ class _EventPreference(Preference):
     event: str = ""
 
 
+@dataclass(frozen=True)
+class _EventMeaning(Meaning):
+    event: str = ""
+
+
 # ================================================================================================
 # The pipeline component, and the hook understanding calls
 # ================================================================================================
 
 class LearningComponent:
-    """The ``learning`` pipeline component: for each ``UtteranceHeard`` that an active rewrite
-    or its speaker's preference applies to, an ``UtteranceRewritten`` (derived from the utterance
-    and the rewrite's event). Put it before ``understanding``, which then reads the rewritten
-    words (:func:`learned_rewrite_of`). ``encoder`` / ``neighbourhood``: also match unseen
-    wordings close to a rewrite's source (off by default in a household: exact wordings only)."""
+    """The ``learning`` pipeline component: for each ``UtteranceHeard`` that an active rewrite,
+    learned meaning or its speaker's preference applies to, an ``UtteranceRewritten`` (derived
+    from the utterance and the rule's event). Put it before ``understanding``, which then reads
+    the rewritten words (:func:`learned_rewrite_of`), or the same words as the learned intent
+    (:func:`learned_intent_of`). ``encoder`` / ``neighbourhood``: also match unseen wordings
+    close to a rewrite's source (off by default in a household: exact wordings only).
+
+    A learned meaning applies to the reading it failed with, so the utterance is read first:
+    ``reader(home, appended)`` returns ``(reading, alternatives)`` (the intent, or
+    ``"<unfamiliar>"``, and the other intents most likely first); by default the understander of
+    the pipeline's ``understanding`` component reads it, only when a meaning could apply to its
+    words (:meth:`RewriteBook.may_mean_otherwise`). With nothing to read it with, no meaning
+    applies."""
 
     name = "learning"
-    consumes = (E.UtteranceHeard, RewriteLearned, PreferenceLearned, RewriteUndone)
+    consumes = (E.UtteranceHeard, RewriteLearned, MeaningLearned, PreferenceLearned,
+                RewriteUndone)
     produces = (UtteranceRewritten,)
 
-    def __init__(self, *, encoder: Any = None, neighbourhood: float = 0.9):
+    def __init__(self, *, encoder: Any = None, neighbourhood: float = 0.9,
+                 reader: Callable[[Household, Appended], tuple[str, Sequence[str]]] | None = None):
         self.encoder = encoder
         self.neighbourhood = neighbourhood
+        self.reader = reader
         self._books: "weakref.WeakKeyDictionary[Household, tuple[int, RewriteBook]]" = \
             weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
@@ -1168,7 +1508,23 @@ class LearningComponent:
     @staticmethod
     def _version(home: Household) -> int:
         # the book changes only with learning events: count them (cheap: one type scan)
-        return len(home.log.seqs_of_types((RewriteLearned, PreferenceLearned, RewriteUndone)))
+        return len(home.log.seqs_of_types((RewriteLearned, MeaningLearned, PreferenceLearned,
+                                           RewriteUndone)))
+
+    def read(self, home: Household, heard: Appended) -> tuple[str | None, tuple[str, ...]]:
+        """How ``heard`` is read before any rewrite: (reading, alternatives), or (None, ())
+        when there is nothing to read it with."""
+        if self.reader is not None:
+            reading, alternatives = self.reader(home, heard)
+            return reading, tuple(alternatives)
+        understander = _pipeline_understander(home)
+        if understander is None:
+            return None, ()
+        ev = heard.event
+        interp = understander.understand(home, ev.text, speaker=ev.speaker, time=ev.time,
+                                         device=ev.device, before=heard.seq)
+        reading = _OOS if interp.out_of_scope or interp.intent is None else interp.intent
+        return reading, tuple(a.intent for a in interp.alternatives)
 
     def process(self, home: Household, appended: Sequence[Appended]) -> list[E.Event]:
         heard = [a for a in appended if isinstance(a.event, E.UtteranceHeard)]
@@ -1181,14 +1537,33 @@ class LearningComponent:
         for a in heard:
             ev = a.event
             found = book.lookup(ev.text, person=ev.speaker)
+            if found is None and book.may_mean_otherwise(ev.text):
+                reading, alternatives = self.read(home, a)
+                if reading is not None:
+                    found = book.lookup(ev.text, person=ev.speaker, reading=reading,
+                                        alternatives=alternatives)
             if found is None:
                 continue
             rule_iri = NamedNode(found.rule.event)
+            meaning, how = found.meaning, found.how
+            if found.intent is not None:  # matched by its wording; read as the intent
+                meaning = {"intent": found.intent, "misread": found.rule.misread, "by": how}
+                how = "exact" if found.similarity >= 1.0 else "neighbour"
             out.append(UtteranceRewritten(
                 time=ev.time, derived_from=(a.iri, rule_iri), text=ev.text,
-                rewritten_as=found.text, meaning=found.meaning, rewrite=rule_iri,
-                matched_by=found.how, speaker=ev.speaker))
+                rewritten_as=found.text, meaning=meaning, rewrite=rule_iri,
+                matched_by=how, speaker=ev.speaker))
         return out
+
+
+def _pipeline_understander(home: Household):
+    """The understander of the household's ``understanding`` component, if it has one."""
+    for listener in getattr(home.log, "_listeners", ()):
+        pipeline = getattr(listener, "pipeline", None)
+        for c in getattr(pipeline, "components", ()):
+            if c.name == "understanding":
+                return c.understander
+    return None
 
 
 @register_component("learning")
@@ -1212,6 +1587,23 @@ def learned_rewrite_of(home: Household, heard: Appended) -> tuple[NamedNode, str
     return None
 
 
+def learned_intent_of(home: Household, heard: Appended) -> tuple[NamedNode, str] | None:
+    """The ``UtteranceRewritten`` of a learned meaning concluded for an ``UtteranceHeard`` (its
+    IRI and the intent to read the same words as), or None. :mod:`reasoner.understanding`
+    calls this when :func:`learned_rewrite_of` has no words for it."""
+    for q in home.store.quads(None, PROV.wasDerivedFrom, heard.iri, None):
+        if q.subject != q.graph_name:
+            continue
+        if next(iter(home.store.quads(q.subject, RDF.type, UTTERANCE_REWRITTEN, q.graph_name)),
+                None) is None:
+            continue
+        ev = home.event(home.ids.seq_of(q.subject))
+        if isinstance(ev, UtteranceRewritten) and ev.rewritten_as is None \
+                and isinstance(ev.meaning, Mapping) and ev.meaning.get("intent"):
+            return q.subject, str(ev.meaning["intent"])
+    return None
+
+
 # ================================================================================================
 # Sentences (timeline) and explanations (reasoner.explain)
 # ================================================================================================
@@ -1220,6 +1612,32 @@ def describe_rewrite(event: RewriteLearned, state=None) -> str:
     return (f'Learned: "{event.phrase}" means "{event.rewritten_as}" '
             f"({support_sentence(event.sessions, event.households)}, confidence "
             f"{event.confidence:.2f})")
+
+
+def describe_meaning(event: MeaningLearned, state=None) -> str:
+    return (f'Learned: "{event.phrase}" {_misread_words(event.misread)} fails; '
+            + (f"it means {event.intent}" if event.intent else "another reading is tried")
+            + f" ({support_sentence(event.sessions, event.households)}, confidence "
+            f"{event.confidence:.2f})")
+
+
+def _misread_words(misread: str | None) -> str:
+    return "read as unfamiliar" if misread in (None, _OOS) else f"read as {misread}"
+
+
+def meaning_sentence(event: MeaningLearned, *, local: int = 0) -> str:
+    """ 'When someone says "…" and it is read as X, that fails: they mean Y (confidence …):
+    learned from 5 sessions of 3 households.' """
+    what = (f"they mean {event.intent}" if event.intent
+            else "the next reading is tried (no rephrase showed what they meant)")
+    sentence = (f'When someone says "{event.phrase}" and it is {_misread_words(event.misread)}, '
+                f"that fails: {what} (confidence {event.confidence:.2f}): "
+                f"{support_sentence(event.sessions, event.households)}")
+    if local:
+        sentence += f", {local} of them here"
+    if event.reach < 1.0:
+        sentence += f"; it also applies to wordings at least {event.reach:.2f} similar, read the same way"
+    return sentence + "."
 
 
 def describe_preference(event: PreferenceLearned, state=None) -> str:
@@ -1234,11 +1652,15 @@ def describe_undone(event: RewriteUndone, state=None) -> str:
 
 
 def describe_rewritten(event: UtteranceRewritten, state=None) -> str:
-    said = event.rewritten_as if event.rewritten_as else _meaning_words(event.meaning)
-    return f'"{event.text}" read as "{said}" ({event.matched_by} rewrite)'
+    if event.rewritten_as:
+        return f'"{event.text}" read as "{event.rewritten_as}" ({event.matched_by} rewrite)'
+    by = event.meaning.get("by") if isinstance(event.meaning, Mapping) else None
+    return f'"{event.text}" read as {_meaning_words(event.meaning)} ({by or event.matched_by})'
 
 
 def _meaning_words(meaning: Any) -> str:
+    if isinstance(meaning, Mapping) and "intent" in meaning and "text" not in meaning:
+        return f"{meaning['intent']}"  # a learned meaning: the same words, read as this intent
     if isinstance(meaning, Mapping):
         for k in ("title", "name", "label", "value"):
             if k in meaning:
@@ -1250,7 +1672,8 @@ def _meaning_words(meaning: Any) -> str:
     return str(meaning)
 
 
-DESCRIBERS = {RewriteLearned: describe_rewrite, PreferenceLearned: describe_preference,
+DESCRIBERS = {RewriteLearned: describe_rewrite, MeaningLearned: describe_meaning,
+             PreferenceLearned: describe_preference,
               RewriteUndone: describe_undone, UtteranceRewritten: describe_rewritten}
 
 
@@ -1282,6 +1705,12 @@ def _register() -> None:
         return ctx.explanation(item, kind="learned rewrite", sentence=rewrite_sentence(ev, local=local),
                                what=describe_rewrite(ev))
 
+    def meaning_learned(ctx, item):
+        ev = item.event
+        return ctx.explanation(item, kind="learned meaning",
+                               sentence=meaning_sentence(ev, local=len(ev.derived_from)),
+                               what=describe_meaning(ev))
+
     def preference_learned(ctx, item):
         ev = item.event
         who = ctx.name("person", ev.person) or ev.person
@@ -1294,19 +1723,28 @@ def _register() -> None:
     def rewritten(ctx, item):
         ev = item.event
         rule = ctx.event(ctx.ids.seq_of(ev.rewrite))
-        said = ev.rewritten_as if ev.rewritten_as else _meaning_words(ev.meaning)
+        if isinstance(rule, MeaningLearned) and not ev.rewritten_as:
+            said = _meaning_words(ev.meaning)  # an intent: the same words, read otherwise
+        else:
+            said = f'"{ev.rewritten_as if ev.rewritten_as else _meaning_words(ev.meaning)}"'
         if isinstance(rule, RewriteLearned):
             why = support_sentence(rule.sessions, rule.households)
+        elif isinstance(rule, MeaningLearned):
+            why = (f'"{rule.phrase}" {_misread_words(rule.misread)} failed, '
+                   f"{support_sentence(rule.sessions, rule.households)}")
+            if rule.intent is None:
+                why += "; this is the understanding's next reading"
         elif isinstance(rule, PreferenceLearned):
             who = ctx.name("person", rule.person) or rule.person
             why = f"{who}'s own preference"
         else:
             why = "a learned rewrite"
-        sentence = f'I read "{ev.text}" as "{said}": {why}.'
+        sentence = f'I read "{ev.text}" as {said}: {why}.'
         return ctx.explanation(item, kind="rewrite applied", sentence=sentence,
                                what=describe_rewritten(ev))
 
     register_explainer(RewriteLearned, rewrite_learned)
+    register_explainer(MeaningLearned, meaning_learned)
     register_explainer(PreferenceLearned, preference_learned)
     register_explainer(UtteranceRewritten, rewritten, salient=True)
 

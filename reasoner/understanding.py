@@ -773,10 +773,12 @@ class Understander:
     # -- the steps -----------------------------------------------------------------------------
     def understand(self, home: Household, text: str, *, speaker: str | None = None,
                    time: dt.datetime | None = None, device: str | None = None,
-                   before: int | None = None, context: Mapping[str, Any] | None = None
-                   ) -> Interpretation:
+                   before: int | None = None, context: Mapping[str, Any] | None = None,
+                   intent: str | None = None) -> Interpretation:
         """Reads ``text`` as said in ``home`` (by ``speaker``, heard by ``device``, at
-        ``time``); ``before``: only events before this sequence number count as context."""
+        ``time``); ``before``: only events before this sequence number count as context;
+        ``intent``: read it as this intent (a learned meaning, :mod:`reasoner.learning`): no
+        template, the classifier's choice set aside, the intent's slots filled from the words."""
         if not isinstance(text, str) or not text.strip():
             raise UnderstandingError("understand() needs the words of an utterance, got "
                                      f"{text!r}")
@@ -787,9 +789,9 @@ class Understander:
             thing = home.state.devices.get(device)
             if thing is not None and thing.area in home.state.areas:
                 ha_context["area"] = home.state.areas[thing.area].name
-        interp = self._by_template(home, text, ha_context, parts, now)
+        interp = None if intent else self._by_template(home, text, ha_context, parts, now)
         if interp is None:
-            interp = self._by_classifier(home, text, parts, now)
+            interp = self._by_classifier(home, text, parts, now, intent=intent)
         interp = apply_context(home, interp, catalogue=self.catalogue, resolver=parts.resolver,
                                events=self.events, before=before, device=device,
                                speaker=speaker, now=now)
@@ -833,10 +835,20 @@ class Understander:
                               context_notes=(f"matched the Home Assistant template "
                                              f"'{match.template}'",) if match.template else ())
 
-    def _by_classifier(self, home, text, parts, now) -> Interpretation:
+    def _by_classifier(self, home, text, parts, now, intent: str | None = None) -> Interpretation:
         pred = _as_prediction(self.classifier.predict([text])[0])
         alts = tuple(Alternative(label, self.skill_of(label), score)
                      for label, score in pred.alternatives)
+        if intent and intent != pred.label:  # a learned meaning: these words mean that intent
+            spec = self.catalogue.intent(intent) if intent in self.catalogue else None
+            slots = (fill_slots(spec, text, parts.extractor.extract(text, now=now), parts.resolver)
+                     if spec is not None else {})
+            return Interpretation(
+                text=text, intent=intent, skill=self.skill_of(intent),
+                confidence=float(dict(pred.alternatives).get(intent, 0.0)), slots=slots,
+                alternatives=alts, method="learned",
+                context_notes=(f"read as {intent} by a learned meaning (the classifier read "
+                               f"{pred.label or 'unfamiliar'})",))
         if pred.out_of_scope or pred.label is None:
             best = pred.alternatives[0] if pred.alternatives else ("none", 0.0)
             return Interpretation(
@@ -1018,13 +1030,17 @@ class UnderstandingComponent:
             if known is not None:
                 out.append(known)
                 continue
-            # [learning] a learned rewrite ("A means B", reasoner.learning) is read instead
-            from .learning import learned_rewrite_of
+            # [learning] a learned rewrite ("A means B", reasoner.learning) is read instead; a
+            # learned meaning reads the same words as its intent
+            from .learning import learned_intent_of, learned_rewrite_of
             rewrite = learned_rewrite_of(home, a)
+            meant = None if rewrite else learned_intent_of(home, a)
             interp = self.understander.understand(home, rewrite[1] if rewrite else event.text,
                                                   speaker=event.speaker,
                                                   time=event.time, device=event.device,
-                                                  before=a.seq)
+                                                  before=a.seq,
+                                                  **({"intent": meant[1]} if meant else {}))
+            rewrite = rewrite or meant
             found = interpretation_event(interp, a)
             out.append(replace(found, derived_from=found.derived_from + (rewrite[0],))
                        if rewrite else found)

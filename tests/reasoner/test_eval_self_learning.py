@@ -116,3 +116,74 @@ def test_hearth_cli_passes_the_options_through(tmp_path):
     r = CliRunner().invoke(app, ["eval", "self-learning", "--format", "slurp", "--data",
                                  str(tmp_path / "missing.jsonl"), "--encoder", "hash"])
     assert r.exit_code == 1
+
+
+# -- learned meanings in the evaluation --------------------------------------------------------
+
+def _rec(sentence, intent, entities=()):
+    ann = sentence
+    for typ, value in entities:
+        ann = ann.replace(value, f"[{typ} : {value}]")
+    return {"sentence": sentence, "intent": intent, "sentence_annotation": ann}
+
+
+# Three requests. "Dim the lights to ten" is read as lights_off in every wording (the NLU's
+# second guess is right), so no rewrite into another wording can fix it; "lights off in the
+# hall" works in every wording; "play some jazz" fails in one wording and works in the other.
+MEANING_RECS = (
+    [_rec(s, "iot_hue_lightdim", [("change_amount", "ten")]) for s in (
+        "dim the lights to ten", "lights down to ten", "turn the lights down to ten")]
+    + [_rec(s, "iot_hue_lightoff", [("house_place", "hall")]) for s in (
+        "lights off in the hall", "turn off the hall lights")]
+    + [_rec(s, "play_music", [("music_genre", "jazz")]) for s in ("play some jazz", "jazz please")]
+    + [_rec("switch off the lamp", "iot_hue_lightoff"), _rec("dim it", "iot_hue_lightdim"),
+       _rec("play a song", "play_music")])
+READ = {"iot_hue_lightdim": ("iot_hue_lightoff", ("iot_hue_lightoff", "iot_hue_lightdim")),
+        "iot_hue_lightoff": ("iot_hue_lightoff", ("iot_hue_lightoff", "iot_hue_lightdim")),
+        "play some jazz": (None, ("play_music",)), "jazz please": ("play_music", ("play_music",))}
+
+
+class FixedNLU:
+    """Reads each wording as READ says (by its words, else by its request's intent)."""
+
+    def __init__(self, recs):
+        self.intent = {r["sentence"]: r["intent"] for r in recs}
+
+    def predict(self, texts):
+        from reasoner.eval_self_learning import Reading
+        out = []
+        for t in texts:
+            intent, alts = READ.get(t) or READ[self.intent[t]]
+            out.append(Reading(intent, intent is None, alts))
+        return out
+
+
+@pytest.fixture
+def fixed_nlu(monkeypatch):
+    import reasoner.eval_self_learning as ev
+    monkeypatch.setattr(ev, "build_nlu", lambda kind, enc, texts, labels, seed: (
+        FixedNLU(MEANING_RECS), "fixed"))
+
+
+def test_meanings_fix_a_request_no_rewrite_can_and_leave_working_ones_alone(fixed_nlu):
+    common = dict(encoder=HashEncoder(), seed=4, households=80, requests=4, min_sessions=2,
+                  log=lambda m: None)
+    words = run(MEANING_RECS, meanings=False, **common)
+    both = run(MEANING_RECS, **common)
+    assert words["defect_rate_before"] == both["defect_rate_before"] > 0
+    # every wording of the dimming request fails: no word rewrite fixes it, the meanings do
+    assert both["meanings_learned"] >= 1 and both["meanings_fixed_next_reading"] >= 1
+    assert both["defect_rate_after"] < words["defect_rate_after"]
+    assert both["wrong_rewrites"] == 0 and both["wrong_rewrite_rate"] == 0.0
+    assert both["meanings_applied_next_reading"] == both["meanings_fixed_next_reading"]
+
+
+def test_the_literal_grouping_is_the_default_and_the_entity_reading_an_option(capsys):
+    base = ["--format", "slurp", "--data", str(FIXTURE), "--seed", "0", "--json", "--encoder",
+            "hash", "--nlu", "centroid", "--households", "20", "--requests", "3"]
+    assert main(base) == 0
+    literal = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(base + ["--require-entities", "--no-meanings"]) == 0
+    entities = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (literal["require_entities"], literal["meanings"]) == (False, True)
+    assert (entities["require_entities"], entities["meanings"]) == (True, False)

@@ -16,7 +16,11 @@ from kg.errors import EventError
 from kg.household import Hearth
 from reasoner.learning import (
     AbsorbingChain,
+    LearningComponent,
     LearningError,
+    Meaning,
+    MeaningLearned,
+    MeaningLearner,
     MeaningSignal,
     PreferenceLearner,
     Rewrite,
@@ -29,9 +33,12 @@ from reasoner.learning import (
     UtteranceRewritten,
     active_rewrites,
     failure_signal,
+    learned_intent_of,
     learned_rewrite_of,
+    next_reading,
     normalise,
     preference_signals,
+    publish_meanings,
     publish_preferences,
     publish_rewrites,
     sessions_of,
@@ -272,6 +279,120 @@ def test_unseen_wordings_use_a_neighbour_only_when_read_the_same_way():
     assert book.lookup("what is wow", reading="<unfamiliar>") is None   # too far
 
 
+# -- learned meanings --------------------------------------------------------------------------
+
+def _misread_then(homes, source, *, read_as=None, then=None, then_as=None, per=1, start=0):
+    """In each household, ``per`` requests: ``source`` read as ``read_as`` (None: unfamiliar)
+    fails ("no, stop" after a wrong action); then ``then`` read as ``then_as`` works, or the
+    person gives up (``then`` None)."""
+    turns, s = [], start
+    for h in homes:
+        for _ in range(per):
+            if read_as is None:
+                turns.append(turn(source, s, home=h, out_of_scope=True))
+            else:
+                turns += [turn(source, s, home=h, interpretation=read_as), turn("no, stop", s + 2, home=h)]
+            if then is not None:
+                turns.append(turn(then, s + 6, home=h, interpretation=then_as))
+            s += 3600
+    return turns
+
+
+@pytest.fixture(scope="module")
+def words():
+    from reasoner.eval_self_learning import HashEncoder   # hashed words and word pairs
+    return HashEncoder()
+
+
+def test_a_rephrase_teaches_what_a_failing_wording_means_in_its_own_words():
+    sessions = SessionDetector().group(_misread_then(
+        ["h1", "h2", "h3"], "lights down to seven", then="dim the lights to seven",
+        then_as="lights_dim"))
+    m, = MeaningLearner().fit(sessions)
+    assert (m.phrase, m.misread, m.intent, m.sessions, m.households) == (
+        "lights down to seven", "<unfamiliar>", "lights_dim", 3, 3)
+    assert m.confidence == pytest.approx(1.0) and m.reach == 1.0
+    assert m.support() == "learned from 3 sessions of 3 households"
+    hit = RewriteBook(meanings=[m]).lookup("Alexa, lights down to seven!", reading="<unfamiliar>")
+    # the person's own words are read as the intent: no other words (or slot values) replace them
+    assert (hit.text, hit.how, hit.intent) == (None, "meaning", "lights_dim")
+    assert RewriteLearner(min_sessions=3).fit(sessions)[0].target == "dim the lights to seven"
+
+
+def test_a_never_seen_wording_is_read_as_what_a_rephrase_taught(words):
+    sessions = SessionDetector().group(_misread_then(
+        ["h1", "h2", "h3"], "lights down to seven", then="dim the lights to seven",
+        then_as="lights_dim"))
+    rewrites = RewriteLearner().fit(sessions)
+    m, = MeaningLearner(encoder=words, neighbourhood=0.6).fit(sessions)
+    assert m.reach == pytest.approx(0.6)    # nothing ever worked read as unfamiliar
+    book = RewriteBook(rewrites, meanings=[m], encoder=words)
+    said = "lights down to three"           # never said in any session
+    assert book.lookup(said) is None        # no word rewrite reaches it: "seven" is not "three"
+    hit = book.lookup(said, reading="<unfamiliar>")
+    assert (hit.text, hit.how, hit.intent) == (None, "meaning", "lights_dim")
+    assert 0.6 <= hit.similarity < 1.0 and hit.rule is m
+    # another reading is another failure (or none): the meaning does not apply
+    assert book.lookup(said, reading="lights_off") is None
+    assert book.lookup("what is the weather", reading="<unfamiliar>") is None   # too far
+    # without an encoder (a household's default), only the learned wording itself
+    assert RewriteBook(meanings=[m]).lookup(said, reading="<unfamiliar>") is None
+
+
+def test_the_guard_keeps_wordings_that_work_as_they_are_read(words):
+    turns = _misread_then(["h1", "h2", "h3"], "turn the lights down", read_as="lights_off",
+                          then="dim the lights", then_as="lights_dim")
+    # "lights off" failed twice, then worked once: a wording that works is never read otherwise
+    turns += _misread_then(["h4", "h5"], "lights off", read_as="lights_off",
+                           then="switch the lights off", then_as="lights_off", start=10 ** 6)
+    turns += [turn("lights off", 2 * 10 ** 6, home="h6", interpretation="lights_off"),
+              turn("turn the lights off", 2 * 10 ** 6 + 3600, home="h6", interpretation="lights_off")]
+    learner = MeaningLearner(min_sessions=2, encoder=words, neighbourhood=0.6)
+    m, = learner.fit(SessionDetector().group(turns))
+    assert (m.phrase, m.misread, m.intent) == ("turn the lights down", "lights_off", "lights_dim")
+    assert learner.successes["turn the lights off"] == "lights_off"
+    # its reach stops half way to the nearest wording that worked read the same way
+    # ("turn the lights off", 0.71 from it), well above the 0.6 asked for
+    assert m.reach > 0.9
+    book = RewriteBook(meanings=[m], encoder=words, successes=learner.successes)
+    assert book.lookup("turn the lights down", reading="lights_off").intent == "lights_dim"
+    assert book.lookup("turn the lights off", reading="lights_off") is None     # it works
+    assert book.lookup("turn all the lights off", reading="lights_off") is None  # looks like it
+    assert book.lookup("turn the lights down", reading="lights_dim") is None    # read otherwise
+    assert book.lookup("lights off", reading="lights_off") is None
+
+
+def test_a_failure_nobody_rephrased_sets_its_reading_aside():
+    sessions = SessionDetector().group(
+        _misread_then(["h1", "h2", "h3"], "shuffle my playlist", read_as="play_music")
+        + _misread_then(["h4", "h5", "h6"], "shuffle mode", start=10 ** 6))   # unfamiliar
+    m, = MeaningLearner().fit(sessions)     # an unfamiliar wording needs a learned intent
+    assert (m.phrase, m.misread, m.intent, m.confidence) == (
+        "shuffle my playlist", "play_music", None, 1.0)
+    book = RewriteBook(meanings=[m])
+    hit = book.lookup("shuffle my playlist", reading="play_music",
+                      alternatives=("play_music", "music_settings", "play_radio"))
+    assert (hit.text, hit.how, hit.intent) == (None, "next reading", "music_settings")
+    assert book.lookup("shuffle my playlist", reading="play_music", alternatives=("play_music",)) is None
+    assert book.lookup("shuffle my playlist") is None     # not read: nothing to set aside
+    guessed = MeaningLearner(guess_unfamiliar=True).fit(sessions)
+    assert {(g.phrase, g.misread, g.intent) for g in guessed} == {
+        ("shuffle my playlist", "play_music", None), ("shuffle mode", "<unfamiliar>", None)}
+
+
+def test_next_reading_skips_the_failing_one_and_unfamiliar():
+    assert next_reading("a", ["a", "<unfamiliar>", "b"]) == "b"
+    assert next_reading("a", []) is None
+    assert next_reading("<unfamiliar>", ["b"]) is None
+    assert next_reading("<unfamiliar>", ["b"], unfamiliar=True) == "b"
+
+
+def test_meaning_learning_settings_are_checked():
+    for bad in ({"min_sessions": 0}, {"min_confidence": 0.0}, {"neighbourhood": 1.5}):
+        with pytest.raises(LearningError):
+            MeaningLearner(**bad)
+
+
 # -- personal preferences ----------------------------------------------------------------------
 
 KATE = {"title": "Wow", "artist": "Kate Bush"}
@@ -500,6 +621,164 @@ def test_only_learned_rewrites_can_be_undone(fleet):
     homes, _ = fleet
     with pytest.raises(LearningError, match="only learned rewrites"):
         undo(homes[0], 3)
+
+
+class ReadingUnderstander:
+    """Reads every utterance as ``reading`` (None: unfamiliar) unless told an intent; records
+    what it was asked (no models)."""
+
+    def __init__(self, reading=None, alternatives=("lights_dim", "lights_off")):
+        self.reading = reading
+        self.alternatives = alternatives
+        self.asked = []
+
+    def understand(self, home, text, **kw):
+        from reasoner.understanding import Alternative, Interpretation
+        self.asked.append((text, kw.get("intent")))
+        intent = kw.get("intent") or self.reading
+        return Interpretation(text=text, intent=intent, skill=None, confidence=0.5,
+                              out_of_scope=intent is None, method="classifier",
+                              alternatives=tuple(Alternative(a, None, 0.1) for a in self.alternatives))
+
+
+@pytest.fixture
+def taught():
+    """Three households where "lights down to seven" was unfamiliar and then rephrased."""
+    hearth = Hearth.in_memory()
+    homes = []
+    for k in range(3):
+        home = hearth.create_household(f"m{k}", time="2026-11-25T06:00:00Z")
+        a = home.append(E.UtteranceHeard(time=T0, text="lights down to seven", speaker="alice"))
+        home.append(UtteranceInterpreted(time=T0, derived_from=(a.iri,), confidence=0.2, slots={},
+                                         out_of_scope=True))
+        b = home.append(E.UtteranceHeard(time=at(5), text="dim the lights to seven", speaker="alice"))
+        home.append(UtteranceInterpreted(time=at(5), derived_from=(b.iri,), intent="lights_dim",
+                                         skill="lights", confidence=0.9, slots={},
+                                         out_of_scope=False))
+        homes.append(home)
+    meanings = MeaningLearner().fit([s for h in homes for s in sessions_of(h)])
+    return homes, meanings
+
+
+def test_meanings_are_events_found_by_sparql_and_explained(taught):
+    from reasoner.explain import explain
+    homes, meanings = taught
+    home = homes[0]
+    learned, = publish_meanings(home, meanings, time=at(86400))
+    ev = learned.event
+    assert isinstance(ev, MeaningLearned)
+    assert (ev.phrase, ev.misread, ev.intent, ev.sessions, ev.households) == (
+        "lights down to seven", "<unfamiliar>", "lights_dim", 3, 3)
+    own, = ev.derived_from                       # this household's own "lights down to seven"
+    assert home.event(home.ids.seq_of(own)).text == "lights down to seven"
+    rows = home.query("""
+        SELECT ?phrase ?intent ?n WHERE {
+          ?m a hearth:MeaningLearned ; hearth:phrase ?phrase ; hearth:intentName ?intent ;
+             hearth:supportSessions ?n }""")
+    assert {tuple(r.to_python().values()) for r in rows} == {("lights down to seven", "lights_dim", 3)}
+    active, = active_rewrites(home)
+    assert (active["kind"], active["misread"], active["intent"]) == (
+        "meaning", "<unfamiliar>", "lights_dim")
+    assert publish_meanings(home, meanings) == []          # already active: not twice
+    why = explain(home, learned.seq)
+    assert why.kind == "learned meaning"
+    assert why.sentence == ('When someone says "lights down to seven" and it is read as '
+                            "unfamiliar, that fails: they mean lights_dim (confidence 1.00): "
+                            "learned from 3 sessions of 3 households, 1 of them here.")
+    again = E.Event.from_json(json.loads(json.dumps(ev.to_json())), ids=home.ids)
+    assert again == ev
+
+
+def test_the_component_reads_the_same_words_as_the_learned_intent_and_undo_stops_it(taught):
+    from reasoner.explain import explain
+    from reasoner.understanding import UnderstandingComponent
+    homes, meanings = taught
+    home = Hearth.in_memory().create_household("new", time="2026-11-25T06:00:00Z")
+    learned, = publish_meanings(home, meanings, time=at(86400))
+    reader = ReadingUnderstander(reading=None)           # the classifier finds it unfamiliar
+    pipeline = Pipeline.from_names(["learning"])
+    pipeline.add(UnderstandingComponent(reader))
+    pipeline.attach(home)
+    heard = home.append(E.UtteranceHeard(time=at(2 * 86400), text="Lights down to seven",
+                                         speaker="carol"))
+    # learning read it first (unfamiliar, the reading that failed), then understanding read the
+    # same words as lights_dim
+    assert reader.asked == [("Lights down to seven", None), ("Lights down to seven", "lights_dim")]
+    rewritten_iri, intent = learned_intent_of(home, heard)
+    assert intent == "lights_dim" and learned_rewrite_of(home, heard) is None
+    rewritten = home.event(home.ids.seq_of(rewritten_iri))
+    assert isinstance(rewritten, UtteranceRewritten) and rewritten.matched_by == "exact"
+    assert rewritten.rewritten_as is None and rewritten.meaning == {
+        "intent": "lights_dim", "misread": "<unfamiliar>", "by": "meaning"}
+    assert set(rewritten.derived_from) == {heard.iri, learned.iri}
+    reading = home.event(home.head)
+    assert isinstance(reading, UtteranceInterpreted) and reading.intent == "lights_dim"
+    assert rewritten_iri in reading.derived_from
+    assert explain(home, rewritten_iri).sentence == (
+        'I read "Lights down to seven" as lights_dim: "lights down to seven" read as unfamiliar '
+        "failed, learned from 3 sessions of 3 households.")
+    # a reading other than the one that failed is left alone
+    reader.reading = "lights_off"
+    other = home.append(E.UtteranceHeard(time=at(2 * 86400 + 60), text="lights down to seven",
+                                         speaker="carol"))
+    assert learned_intent_of(home, other) is None and home.event(home.head).intent == "lights_off"
+    # undone: no longer applied, nothing deleted
+    reader.reading = None
+    undo(home, learned, reason="not in this house", time=at(3 * 86400))
+    assert active_rewrites(home) == []
+    again = home.append(E.UtteranceHeard(time=at(4 * 86400), text="lights down to seven",
+                                         speaker="carol"))
+    assert learned_intent_of(home, again) is None and home.event(home.head).out_of_scope
+    assert isinstance(home.event(learned.seq), MeaningLearned)
+
+
+def test_a_meaning_that_only_sets_a_reading_aside_takes_the_next_one():
+    from reasoner.explain import explain
+    from reasoner.understanding import UnderstandingComponent
+    rule = Meaning("shuffle my playlist", "play_music", None, 1.0, 4, 3)
+    home = Hearth.in_memory().create_household("nx", time="2026-11-25T06:00:00Z")
+    publish_meanings(home, [rule], time=at(0))
+    reader = ReadingUnderstander(reading="play_music",
+                                 alternatives=("play_music", "music_settings"))
+    pipeline = Pipeline.from_names(["learning"])
+    pipeline.add(UnderstandingComponent(reader))
+    pipeline.attach(home)
+    heard = home.append(E.UtteranceHeard(time=at(60), text="shuffle my playlist", speaker="dan"))
+    rewritten_iri, intent = learned_intent_of(home, heard)
+    assert intent == "music_settings" and home.event(home.head).intent == "music_settings"
+    assert home.event(home.ids.seq_of(rewritten_iri)).meaning["by"] == "next reading"
+    assert explain(home, rewritten_iri).sentence == (
+        'I read "shuffle my playlist" as music_settings: "shuffle my playlist" read as play_music '
+        "failed, learned from 4 sessions of 3 households; this is the understanding's next "
+        "reading.")
+    # a reader of its own (here: none of the readings fail) instead of the pipeline's
+    custom = Hearth.in_memory().create_household("nx2", time="2026-11-25T06:00:00Z")
+    publish_meanings(custom, [rule], time=at(0))
+    pipeline = Pipeline([LearningComponent(reader=lambda home, a: ("music_query", ()))])
+    pipeline.attach(custom)
+    heard = custom.append(E.UtteranceHeard(time=at(60), text="shuffle my playlist", speaker="dan"))
+    assert learned_intent_of(custom, heard) is None
+    # nothing to read it with (no understanding in the pipeline): it cannot apply
+    bare = Hearth.in_memory().create_household("nx3", time="2026-11-25T06:00:00Z")
+    publish_meanings(bare, [rule], time=at(0))
+    Pipeline.from_names(["learning"]).attach(bare)
+    heard = bare.append(E.UtteranceHeard(time=at(60), text="shuffle my playlist", speaker="dan"))
+    assert learned_intent_of(bare, heard) is None
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"intent": "play_music"}, "intent"),
+    ({"intent": "<unfamiliar>"}, "intent"),
+    ({"households": 5}, "households"),
+    ({"reach": 1.5}, "reach"),
+    ({"phrase": "!!"}, "phrase"),
+])
+def test_bad_meaning_events_are_refused(change, field):
+    obj = {"type": "MeaningLearned", "time": "2026-11-25T18:00:00Z", "phrase": "shuffle",
+           "misread": "play_music", "confidence": 0.8, "sessions": 4, "households": 3, **change}
+    with pytest.raises(EventError) as err:
+        E.Event.from_json(obj)
+    assert err.value.field == field
 
 
 @pytest.mark.parametrize("change, field", [
