@@ -254,6 +254,7 @@ class Lexicon:
         self._lemmas = lru_cache(maxsize=cache_size * 4)(self._read_lemmas)
         self._entry = lru_cache(maxsize=cache_size)(self._build_entry)
         self._irregular: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._frequencies: dict[tuple[str, str], int] | None = None  # read on first use
         self._lock_irregular = threading.Lock()
         self.load_ms = (time.perf_counter() - started) * 1000.0
 
@@ -412,6 +413,41 @@ class Lexicon:
                         rev.setdefault(b, []).append(form)
                 self._irregular[pos] = {b: tuple(f) for b, f in rev.items()}
         return self._irregular[pos].get(_key(base), ())
+
+    def sense_frequency(self, word: str, pos: str) -> int:
+        """How often a lemma (as written, not inflected) was met in one part of speech in
+        WordNet's sense-tagged corpus: the sum of its senses' counts in ``cntlist.rev``; 0 for
+        a lemma never tagged, or when the folder lacks that file (a frequency hint, not a
+        sense count: "order" 57 as a noun, 52 as a verb).
+
+        >>> lex = Lexicon.default()
+        >>> lex.sense_frequency("order", "v") > 0, lex.sense_frequency("calendar", "v")
+        (True, 0)
+        """
+        pos = _POS_ALIASES.get(pos, pos)
+        if pos not in POS_NAMES:
+            raise ValueError(f"pos {pos!r} is not one of n, v, a, r")
+        with self._lock_irregular:
+            if self._frequencies is None:
+                self._frequencies = self._read_frequencies(self.path / "cntlist.rev")
+        return self._frequencies.get((_key(word), pos), 0)
+
+    @staticmethod
+    def _read_frequencies(path: Path) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        if not path.is_file():
+            return out
+        kinds = {"1": "n", "2": "v", "3": "a", "4": "r", "5": "a"}
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:  # "order%2:41:00:: 3 18": sense key, sense number, count
+                parts = line.split()
+                if len(parts) < 3 or "%" not in parts[0] or not parts[2].isdigit():
+                    continue
+                lemma, _, rest = parts[0].partition("%")
+                pos = kinds.get(rest[:1])
+                if pos is not None:
+                    out[(lemma, pos)] = out.get((lemma, pos), 0) + int(parts[2])
+        return out
 
     def __contains__(self, word: str) -> bool:
         return any(self.base_forms(word, pos) for pos in POS_NAMES)
@@ -600,11 +636,14 @@ def _key(word: str) -> str:
 
 
 def _keys(phrase: str) -> tuple[str, ...]:
-    """Index keys to try for a phrase: as written, then with hyphens as spaces."""
+    """Index keys to try for a phrase: as written, then with hyphens as spaces, then a
+    two-word phrase hyphenated ("jump start" → jump-start, as WordNet writes it)."""
     key = _key(phrase)
     keys = [key]
     if "-" in key:
         keys.append(key.replace("-", "_"))
+    if key.count("_") == 1:
+        keys.append(key.replace("_", "-"))
     return tuple(keys)
 
 
@@ -618,5 +657,129 @@ def _split_gloss(gloss: str) -> tuple[str, tuple[str, ...]]:
     return definition, examples
 
 
+# -- the glossary: lexical knowledge WordNet 3.0 lacks ------------------------------------------
+
+GLOSSARY_SOURCE = "hearth-glossary"
+
+
+@dataclass(frozen=True)
+class GlossaryEntry:
+    """A term WordNet lacks or misreads (an abbreviation, a newer compound), as a dictionary
+    states it: ``pos`` where it appears (n, v, a), what it ``stands_for``, a ``gloss``,
+    ``synonyms``, ``related`` terms, what it is ``used_for`` (verb phrases); ``contexts``:
+    subject fields it is limited to (empty: any)."""
+
+    term: str
+    pos: str
+    stands_for: tuple[str, ...] = ()
+    gloss: str = ""
+    synonyms: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+    contexts: tuple[str, ...] = ()
+    used_for: tuple[str, ...] = ()
+
+    @property
+    def alternatives(self) -> tuple[str, ...]:
+        """Other ways of saying the term: its full forms, then its synonyms."""
+        return tuple(dict.fromkeys(a for a in (*self.stands_for, *self.synonyms)
+                                   if _glossary_key(a) != _glossary_key(self.term)))
+
+
+def _glossary_key(term: str) -> str:
+    return " ".join(re.split(r"[\s_\-]+", term.strip().lower())).strip()
+
+
+class Glossary:
+    """Hand-written lexical notes (``ontologies/lexical.yaml``): abbreviations and compounds
+    that WordNet 3.0 lacks or misreads, with what they stand for, a gloss and synonyms.
+
+    >>> g = Glossary.default()
+    >>> g.lookup("PTO").stands_for
+    ('paid time off',)
+    >>> g.lookup("routing") is None, g.lookup("routing", context="banking").stands_for[0]
+    (True, 'routing number')
+    >>> [(e.term, span) for span, e in g.find(["pto", "request", "status"])]
+    [('pto', (0, 1))]
+    """
+
+    def __init__(self, entries: Iterable[GlossaryEntry] = ()):
+        self._entries: dict[str, list[GlossaryEntry]] = {}
+        for entry in entries:
+            if entry.pos not in ("n", "v", "a"):
+                raise ValueError(f"glossary entry {entry.term!r}: pos {entry.pos!r} is not one "
+                                 "of n, v, a")
+            self._entries.setdefault(_glossary_key(entry.term), []).append(entry)
+        self._longest = max((len(k.split()) for k in self._entries), default=0)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Glossary":
+        import yaml
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise LexiconUnavailable(f"cannot read the glossary {path}: {err}",
+                                     source=GLOSSARY_SOURCE) from err
+        entries = []
+        for item in raw.get("entries", ()):
+            if not isinstance(item, dict) or "term" not in item:
+                raise LexiconUnavailable(f"{path}: every entry needs a term; got {item!r}",
+                                         source=GLOSSARY_SOURCE)
+            entries.append(GlossaryEntry(
+                term=str(item["term"]), pos=str(item.get("pos", "n")),
+                stands_for=tuple(map(str, item.get("stands_for", ()))),
+                gloss=str(item.get("gloss", "")),
+                synonyms=tuple(map(str, item.get("synonyms", ()))),
+                related=tuple(map(str, item.get("related", ()))),
+                contexts=tuple(str(c).lower() for c in item.get("contexts", ())),
+                used_for=tuple(map(str, item.get("used_for", ())))))
+        return cls(entries)
+
+    _default: "Glossary | None" = None
+
+    @classmethod
+    def default(cls) -> "Glossary":
+        """The glossary that ships in ``ontologies/lexical.yaml`` (read once)."""
+        if cls._default is None:
+            import ontologies
+            cls._default = cls.from_file(ontologies.path("lexical.yaml"))
+        return cls._default
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._entries.values())
+
+    def __iter__(self):
+        return (e for entries in self._entries.values() for e in entries)
+
+    def __contains__(self, term: str) -> bool:
+        return _glossary_key(term) in self._entries
+
+    def lookup(self, term: str, *, context: str | None = None) -> GlossaryEntry | None:
+        """The entry for a term; one limited to ``contexts`` only when ``context`` (a subject
+        field such as a domain name, "credit_cards") shares a word with them."""
+        where = set(re.split(r"[\s_\-]+", context.lower())) if context else set()
+        where |= {w[:-1] for w in where if w.endswith("s")}   # "cards" is the card field
+        where |= {w[:-2] for w in where if w.endswith("es")}  # and "sandwiches" the sandwich
+        for entry in self._entries.get(_glossary_key(term), ()):
+            if not entry.contexts or where & set(entry.contexts):
+                return entry
+        return None
+
+    def find(self, words: list[str], *, context: str | None = None
+             ) -> list[tuple[tuple[int, int], GlossaryEntry]]:
+        """Terms in a word list, longest first and left to right, as ((start, end), entry)."""
+        out, i = [], 0
+        while i < len(words):
+            for size in range(min(self._longest, len(words) - i), 0, -1):
+                entry = self.lookup(" ".join(words[i:i + size]), context=context)
+                if entry is not None:
+                    out.append(((i, i + size), entry))
+                    i += size
+                    break
+            else:
+                i += 1
+        return out
+
+
 __all__ = ["Lexicon", "LexiconEntry", "Synset", "Pointer", "find_wordnet_dir", "LICENSE",
-           "LICENSE_TEXT", "SOURCE", "POINTERS", "RELATED_POINTERS"]
+           "LICENSE_TEXT", "SOURCE", "POINTERS", "RELATED_POINTERS", "Glossary",
+           "GlossaryEntry", "GLOSSARY_SOURCE"]

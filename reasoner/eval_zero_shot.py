@@ -9,27 +9,47 @@ into a set of texts (:func:`expand_name`):
   offline lexicon (WordNet) telling parts of speech and forms apart:
 
   - a verb first gives imperatives, wishes and questions ("freeze my account", "I'd like to
-    freeze a account", "how do I freeze account");
+    freeze a account", "how do I freeze account"); a word mostly used as a noun opens the name
+    as a verb when one of its WordNet verb senses names the rest in its gloss or examples
+    ("book": "reserve me a seat on a flight", so "book_flight" is booked); a verb of telling
+    takes its hearer ("tell_joke" → "tell me a joke"); a one-word name that WordNet's
+    sense-tagged corpus meets as a verb at least half as often as a noun is read both ways
+    ("order": 52 verb uses to 57 noun uses, so "I want to order" beside "what is my order");
   - a noun phrase gives questions and checks ("what is my interest rate", "check my interest
     rate"), shaped by the WordNet class of its head: a list is read ("what is on my shopping
-    list", "what meetings do I have"), an amount asked for ("how much is left"), a time ("how
-    long should I cook it"), a date ("when is the expiration date"), a place ("where am I"), a
-    record ("what have I spent"); a noun with attribute adjectives is asked about with them
-    ("distance" → "how far is it");
+    list", "what meetings do I have"), an amount asked for ("how much is left"; a noun with a
+    possession sense among its first two is an amount: "pto_balance" → "how much pto do I have
+    left"), a time or a day asked for ("how long should I cook it", "what time is it"), a date
+    ("when is the expiration date"), a path followed ("directions" → "how do I get there"), a
+    place ("where am I"), a record ("what have I spent"); a noun whose first senses are
+    attributes with adjective values is asked about with them ("distance" → "how far is it");
   - a nominalisation is turned back into its verb through WordNet's derivational links ("meal
     suggestion" → "suggest a meal", "expiration date" → "when does it expire");
   - a trailing participle or adjective describes a state ("account_blocked" → "why is my
     account blocked", "bill_due" → "when is my bill due"), a leading participle too
     ("lost_luggage" → "I lost my luggage"; irregular forms from WordNet's exception lists);
   - frame words: ``when``/``how``/``status``/``request``; ``update``/``change`` (a list is added
-    to and removed from, anything else set, created, deleted); ``next``/``last``/``new``;
+    to and removed from, anything else set, created, deleted; "change_X" is read as
+    "X_change"); ``next``/``last``/``new``;
     ``user``/``ai`` are the two sides of the conversation ("change_user_name" → "change my
     name", "change_ai_name" → "change your name");
-  - a question name stays a question ("how old are you?", "what_song" → "what song is this");
+  - a question name stays a question ("how old are you?", "what_song" → "what song is this")
+    and is embedded as one ("who_do_you_work_for" → "tell me who you work for");
 * **lexicon facts** (WordNet, offline): the gloss and synonyms of a multiword name WordNet knows
   as one lemma ("interest rate: the percentage of a sum of money charged for its use", "rate of
   interest"); for a one-word name, the glosses and the other words of its first noun and verb
   senses and the kinds (hyponyms) of its first noun sense ("greeting" → salutation, hello);
+* **glossary** (:class:`connectors.lexicon.Glossary`, ``ontologies/lexical.yaml``): general
+  lexical knowledge WordNet 3.0 lacks or misreads, hand-written as a dictionary or Wikidata
+  states it: abbreviations ("pto": paid time off; "apr": annual percentage rate; "w2", "401k",
+  "mpg"), compounds newer than WordNet ("smart home", "direct deposit", "carry on" as a bag)
+  and senses limited to a subject field ("routing" in banking: routing number). The glossary
+  gives its terms' parts of speech to the rules above, and its own texts: the term's full form
+  and gloss, and the typical requests again with the term spelt out or replaced by a synonym
+  ("what is the status of my paid time off request", "how many vacation days do I have left"),
+  plus what the thing is used for. These texts stand in the domain's context when there is one
+  ("work: how much vacation time do I have left"): bare, a glossed name's many variants
+  outweighed the other names (-0.6 top-1 on the development set);
 * **domain context**: the name and each typical request in its domain ("banking: balance",
   "balance (banking)", "banking: what is my balance");
 * optionally (``--conceptnet``), **related terms** from ConceptNet for each word of the name,
@@ -37,24 +57,52 @@ into a set of texts (:func:`expand_name`):
   (``~/.cache/hearth``), so a later ``--offline`` run reproduces the figures from the cache.
 
 No rule names an intent of a data set: the rules key on parts of speech, WordNet classes and
-links, and English function words.
+links, and English function words; the glossary states what words mean, not how any data set's
+utterances are phrased.
 
 An utterance's score for an intent is the mean MiniLM cosine similarity of its ``k`` = 5 most
 similar expansion texts; ``name_weight`` = 0 (the name as written adds nothing once expanded).
-These two global settings were chosen on a development set, 30 utterances per intent drawn from
-CLINC150's *train* split, and only as aggregate accuracy; no val utterance was looked at. The
-baseline, in the same run and with the same encoder, is the plain cosine similarity between the
-utterance and the name as written.
+Two adjustments follow (:class:`ZeroShotIntents`), both computed from the intents' names and
+generated texts, never from utterances: each intent gains ``domain_weight`` = 0.25 of the best
+score among its domain's intents (the first place cannot change; the next places go to the
+likelier domain's intents), and when the two best intents are *siblings*, names sharing a word
+(``todo_list`` and ``todo_list_update``, ``user_name`` and ``what_is_your_name``), their order
+is decided again with ``sibling_weight`` = 0.4 times the words that tell their texts apart
+(each word of the utterance: the share of one intent's texts holding it minus the share of the
+other's; "add", "my" against "your").
+
+These settings, and which rules and glossary placements to keep, were chosen on a development
+set drawn from CLINC150's *train* split: set A, 30 utterances per intent (each intent's train
+utterances shuffled by one ``random.Random(0)``, intents in ``domains.json`` order; the first
+30), set B the next 30 of the same shuffle, as a check. Train utterances only scored settings,
+by aggregate accuracy and by which intents the errors fall on; they were never used as
+expansions or prototypes, and no val utterance was looked at. A mechanism was kept only when it
+helped on both sets (``--dev A`` / ``--dev B`` score them). With the glossary as first written,
+set A gave top-1 79.96, top-3 93.11 (B 79.27 / 93.04) and val, measured once, 80.47 / 92.90.
+A review then removed what in the glossary read like a data set's requests rather than what
+words mean (a voice-assistant "whisper mode" entry, request-shaped uses of "smart home" and
+"travel notification", pairing verbs given as synonyms of "sync"): set A 78.49 / 92.13, B
+77.84 / 91.82 (baseline on A 67.73 / 86.44), val 79.53 / 92.23 (baseline 68.17 / 85.63), below
+the goal of 80 / 93. The domain's best score raised top-3 on both development sets and lowers it
+on val (``domain_pool_off``); it was left as chosen, since changing it after seeing val would
+make val a development set. The baseline, in the same run and with the same encoder, is the
+plain cosine similarity between the utterance and the name as written.
 
     hearth eval zero-shot --format clinc150 --data data_full.json --split val --json
 
 The last line is one JSON object: ``top1``, ``top3`` (percent), ``baseline_top1``,
-``baseline_top3``; ablations over the same encoding of the utterances (:data:`ABLATIONS`):
-``lexicon_off_top1/3`` (without the WordNet facts; the templates still use WordNet),
+``baseline_top3``; ablations over the same encoding of the utterances (:data:`ABLATIONS`,
+:data:`REBUILT_ABLATIONS`): ``lexicon_off_top1/3`` (without the WordNet facts; the templates
+still use WordNet), ``templates_only_top1/3`` (the name and its typical requests),
 ``no_lexicon_top1/3`` (no WordNet anywhere: the templates lose its parts of speech,
-morphology, derivations and classes too),
-``domain_off_top1/3`` (without the domain texts), ``templates_only_top1/3`` (the name and its
-typical requests); ``utterances``, ``intents``, ``expansions`` (texts per source). Expansion
+morphology, derivations and classes too, and siblings are compared on words as written),
+``glossary_off_top1/3`` (no glossary anywhere), ``domain_off_top1/3`` (the names expanded
+without their domains, and no domain's best score added); and of the scoring
+(:data:`SCORING_ABLATIONS`): ``sibling_off_top1/3``, ``domain_pool_off_top1/3``; the settings
+``k``, ``name_weight``, ``domain_weight``, ``sibling_weight`` (``--domain-weight``,
+``--sibling-weight``); ``utterances``, ``intents``, ``expansions`` (texts per source),
+``glossary_terms``. ``--no-glossary`` leaves
+the glossary out of the main figures too. Expansion
 embeddings are cached under ``~/.cache/hearth/zero-shot/`` (one file per encoder, only new
 texts are encoded; ``--no-cache`` encodes them all afresh);
 the utterances are always encoded afresh.
@@ -77,9 +125,10 @@ import numpy as np
 
 log = logging.getLogger("hearth.reasoner.eval_zero_shot")
 
-__all__ = ["ABLATIONS", "Expansion", "ZeroShotIntents", "domain_expansions", "evaluate",
-           "expand_name", "lexicon_expansions",
-           "load_clinc150", "main", "typical_requests"]
+__all__ = ["ABLATIONS", "REBUILT_ABLATIONS", "SCORING_ABLATIONS", "Expansion",
+           "ZeroShotIntents", "domain_expansions", "evaluate", "expand_name", "glossary_expansions",
+           "glossary_requests", "lexicon_expansions", "load_clinc150", "main",
+           "typical_requests"]
 
 _QUESTION_WORDS = {"what", "who", "how", "where", "when", "why", "are", "do", "is", "can",
                    "which", "whats", "does", "will", "should", "could", "would"}
@@ -116,6 +165,37 @@ def _is_verb(word: str, lex) -> bool:
     senses = lex.synsets(word)
     nouns = lex.lookup(word, pos="n").synsets
     return (bool(senses) and senses[0].pos == "v") or len(verbs) >= len(nouns)
+
+
+def _takes_object(verb: str, rest: list[str], lex) -> bool:
+    """Whether WordNet shows a word mostly used as a noun taking the rest of the name as its
+    object: one of its first verb senses names it in its gloss or examples ("book": "reserve me
+    a seat on a flight"; "register in a hotel"), so "book_flight" is read as verb + object."""
+    if lex is None or len(rest) != 1 or not _can_open(verb, lex):
+        return False
+    obj = rest[0]
+    forms = {obj, *lex.base_forms(obj, "n")}
+    for sense in lex.lookup(verb, pos="v").synsets[:5]:
+        said = set(re.findall(r"[a-z]+", " ".join((sense.gloss, *sense.examples)).lower()))
+        if forms & said:
+            return True
+    return False
+
+
+def _also_a_verb(words: list[str], lex) -> bool:
+    """A one-word name read as a verb as well as a noun: WordNet's sense-tagged corpus meets
+    the word as a verb at least half as often as a noun ("order": 52 verb uses, 57 noun uses,
+    so "order" is also "I want to order"; "time": 8 and 595, so it stays a noun)."""
+    if lex is None or len(words) != 1 or not _can_open(words[0], lex):
+        return False
+    verb = lex.sense_frequency(words[0], "v")
+    return verb > 0 and 2 * verb >= lex.sense_frequency(words[0], "n")
+
+
+def _can_open(word: str, lex) -> bool:
+    """A verb lemma as written (not a gerund or a past form) with verb senses."""
+    return (lex is not None and not word.endswith("ing") and " " not in word
+            and word in lex.base_forms(word, "v") and lex.lookup(word, pos="v").found)
 
 
 def _participle_base(word: str, lex) -> str | None:
@@ -155,18 +235,25 @@ def _head_class(head: str, lex) -> str | None:
     hyp = set(lex.hypernyms(head, pos="n", max_senses=2, depth=3))
     if not lex.lookup(head, pos="n").found:
         return None
-    if head == "list" or "list" in hyp:
+    last = head.split()[-1]
+    if last == "list" or "list" in hyp:
         return "list"
-    if head == "date" or hyp & {"day", "calendar day"}:
+    if last == "date" or hyp & {"day", "calendar day"}:
         return "date"
-    if head in {"time", "duration"} or hyp & {"time period", "duration", "time unit"}:
+    if last in {"time", "duration"} or hyp & {"time period", "duration", "time unit"}:
         return "time"
     if hyp & {"record", "past"}:
         return "record"
-    if head == "location" or hyp & {"location", "point"}:
+    if hyp & {"path", "way", "route"}:
+        return "path"
+    if last == "location" or hyp & {"location", "point"}:
         return "place"
     if hyp & {"magnitude", "amount", "quantity", "measure", "financial gain", "charge",
               "fixed charge", "assets", "sum", "rate"}:
+        return "amount"
+    # a noun with a sense among the first two in WordNet's possession class ("balance": the
+    # equality of an account's credit and debit totals) is an amount of money
+    if any(s.lexname == "noun.possession" for s in lex.lookup(head, pos="n").synsets[:2]):
         return "amount"
     return None
 
@@ -196,6 +283,8 @@ def _attribute_adjectives(noun: str, lex) -> list[str]:
         return []
     out = []
     for s in lex.lookup(noun, pos="n").synsets[:2]:
+        if s.lexname != "noun.attribute":  # "directions" relates to incoming, not as a value
+            continue
         for p in s.targets("attribute"):
             a = lex.synset_by_id(p.target).lemmas[0].replace("_", " ")
             if a not in out:
@@ -219,14 +308,15 @@ def _past(verb: str, lex) -> str:
 def _noun_queries(words: list[str], lex) -> list[str]:
     """Questions and checks about a noun phrase, shaped by the class of its head."""
     bare, my, the, a = _np_forms(words)
+    head = words[-1]
+    cls = None if _attribute_adjectives(head, lex) else _head_class(head, lex)
     out = [f"what is {my}", f"what's {the}", f"tell me {the}", f"check {my}",
            f"show me {my}", f"can you tell me {the}", f"I want to know {the}",
-           f"look up {my}", f"give me {the}", f"{bare} please", f"what about {my}",
-           f"I need {the}", f"find out {the}"]
-    head = words[-1]
+           f"look up {my}", f"what about {my}", f"find out {the}"]
+    if cls != "list":  # a list is read: "I need the list" may as well be to add to it
+        out += [f"give me {the}", f"{bare} please", f"I need {the}"]
     if head.endswith("s") and not head.endswith("ss"):
         out += [f"what are {my}", f"list {my}", f"do I have any {bare}"]
-    cls = None if _attribute_adjectives(head, lex) else _head_class(head, lex)
     if cls == "list":
         out += [f"what is on {my}", f"what do I have on {my}", f"read me {my}",
                 f"is there anything on {my}", f"what's on {the} today"]
@@ -243,6 +333,14 @@ def _noun_queries(words: list[str], lex) -> list[str]:
                     f"how long does it take to {mods}"]
     elif cls == "date":
         out += [f"when is {the}", f"what day is {the}", f"what date is {the}"]
+    if cls in ("time", "date") and len(words) == 1:  # "what time is it", "what day is it"
+        out += [f"what {bare} is it", f"what {bare} is it now", f"tell me what {bare} it is",
+                f"do you know what {bare} it is"]
+    elif cls == "path":  # directions, a route: "a line leading to a place" (WordNet)
+        out += [f"give me {the} there", f"how do I get there", f"how do I get to this place",
+                f"what is the best way to get there", f"show me the way there",
+                f"{bare} to get there", f"how can I get there from here", f"take me there",
+                "where is it", "where is this place"]
     elif cls == "place":
         out += [f"where is {the}", f"where am I", f"where is it"]
     for adj in _attribute_adjectives(head, lex)[:1]:  # distance → "how far is it"
@@ -253,7 +351,9 @@ def _noun_queries(words: list[str], lex) -> list[str]:
         if len(words) > 1:
             m = " ".join(words[:-1])
             out += [f"how much {m} do I have", f"how much is on my {m}",
-                    f"how much do I have in my {m}", f"how many {_plural(words[-2])} do I have"]
+                    f"how much do I have in my {m}", f"how many {_plural(words[-2])} do I have",
+                    f"how much {m} do I have left", f"how much {m} is left",
+                    f"how many {_plural(words[-2])} do I have left", f"my remaining {m}"]
         else:
             out += ["how much do I have", "how much is left", "how much money do I have"]
     return out
@@ -295,18 +395,141 @@ def _verb_phrases(words: list[str], lex) -> list[tuple[str, str]]:
     return out
 
 
-def typical_requests(name: str, lexicon=None) -> list[str]:
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"[_\-\s]+", name.lower()) if w]
+
+
+def _units(name: str, glossary, domain: str | None
+           ) -> tuple[list[str], list[tuple[int, object]], dict[str, str]]:
+    """The name's words with the glossary's terms joined into one unit each ("carry on",
+    "todo list"); the units that have glossary entries (position, entry); each such unit's
+    part of speech."""
+    words = _words(name)
+    if glossary is None:
+        return words, [], {}
+    units, found, pos = [], [], {}
+    at = 0
+    for (i, j), entry in glossary.find(words, context=domain):
+        units += words[at:i]
+        unit = " ".join(words[i:j])
+        found.append((len(units), entry))
+        pos[unit] = entry.pos
+        units.append(unit)
+        at = j
+    units += words[at:]
+    return units, found, pos
+
+
+_AUXILIARIES = {"is", "are", "do", "does", "can", "will", "should", "could", "would"}
+_PRONOUNS = {"you", "I", "it", "we", "they", "he", "she"}
+
+
+def _embedded_question(words: list[str]) -> str | None:
+    """A question as it is embedded in a sentence: "who do you work for" → "who you work
+    for", "how old are you" → "how old you are", "are you a bot" → "if you are a bot"."""
+    words = ["I" if w == "i" else w for w in words]
+    aux = next((i for i, w in enumerate(words) if w in _AUXILIARIES), None)
+    if aux is None or aux + 1 >= len(words):
+        return None
+    head, verb, rest = words[:aux], words[aux], words[aux + 1:]
+    lead = " ".join(head) if head else "if"
+    if verb in ("do", "does"):
+        return f"{lead} {' '.join(rest)}"
+    if verb in ("is", "are") and rest[0] not in _PRONOUNS:  # what your name is
+        return f"{lead} {' '.join(rest)} {verb}"
+    return f"{lead} {rest[0]} {verb} {' '.join(rest[1:])}".strip()
+
+
+def typical_requests(name: str, lexicon=None, *, glossary=None, domain: str | None = None
+                     ) -> list[str]:
     """Requests a person might make of an intent, generated from the shape of its name by
     generic rules (see the module docstring); ``lexicon`` (WordNet) tells verbs, nouns,
-    participles and adjectives apart and supplies derivations and classes.
+    participles and adjectives apart and supplies derivations and classes; ``glossary``
+    (:class:`connectors.lexicon.Glossary`) tells the part of speech of the abbreviations and
+    compounds WordNet lacks or misreads ("carry on" is a bag, "pto" a noun), in ``domain``.
 
     >>> typical_requests("pin_change")[:3]
     ['pin change', 'change my pin', 'I want to change my pin']
     >>> typical_requests("how_old_are_you")[:2]
     ['how old are you', 'how old are you?']
     """
-    lex = lexicon
-    words = [w for w in re.split(r"[_\-\s]+", name.lower()) if w]
+    units, _, pos = _units(name, glossary, domain)
+    return _requests(units, _Glossed(lexicon, pos) if pos else lexicon)
+
+
+def glossary_requests(name: str, lexicon=None, *, glossary=None, domain: str | None = None,
+                      alternatives: int = 4) -> list[str]:
+    """The typical requests of the name with each glossary term replaced by what it stands for
+    or a synonym ("pto_balance" → "what is my paid time off balance", "how much vacation time
+    do I have"), up to ``alternatives`` of them per term."""
+    units, found, pos = _units(name, glossary, domain)
+    out: list[str] = []
+    for at, entry in found:
+        for alt in entry.alternatives[:alternatives]:
+            alt = alt.lower()
+            variant = units[:at] + [alt] + units[at + 1:]
+            out += _requests(variant, _Glossed(lexicon, {**pos, alt: entry.pos}))
+        for use in entry.used_for:  # what the thing is for, asked for
+            out += [use, f"I want to {use}", f"can you {use}", f"help me {use}",
+                    f"I need to {use}"]
+    return list(dict.fromkeys(out))
+
+
+class _Glossed:
+    """The lexicon, with the glossary's units answered as the glossary says: a part of speech
+    and nothing more (a multiword noun's class is its last word's)."""
+
+    def __init__(self, lexicon, pos: Mapping[str, str]):
+        self.lex = lexicon
+        self.pos = dict(pos)
+
+    def __getattr__(self, name):
+        return getattr(self.lex, name)
+
+    def _entry(self, word: str, pos: str | None):
+        from connectors.lexicon import LexiconEntry, Synset
+        p = self.pos[word]
+        if pos is not None and pos[:1] != p:
+            return LexiconEntry(word, None, (), (), (), (), (), ())
+        synset = Synset(f"glossary:{word}", p, (word,), "", (), "", ())
+        return LexiconEntry(word, word, (synset,), (), (), (), (), ())
+
+    def lookup(self, word: str, *, pos: str | None = None, max_senses: int | None = None):
+        if word in self.pos:
+            return self._entry(word, pos)
+        if self.lex is None:
+            from connectors.lexicon import LexiconEntry
+            return LexiconEntry(word, None, (), (), (), (), (), ())
+        return self.lex.lookup(word, pos=pos, max_senses=max_senses)
+
+    def synsets(self, word: str, *, pos: str | None = None):
+        return self.lookup(word, pos=pos).synsets
+
+    def base_forms(self, word: str, pos: str) -> tuple[str, ...]:
+        if word in self.pos:
+            return (word,) if self.pos[word] == pos[:1] else ()
+        return self.lex.base_forms(word, pos) if self.lex is not None else ()
+
+    def hypernyms(self, word: str, **kw) -> tuple[str, ...]:
+        if word in self.pos:
+            last = word.split()[-1]
+            if " " in word and self.pos[word] == "n" and self.lex is not None:
+                return self.lex.hypernyms(last, **kw)
+            return ()
+        return self.lex.hypernyms(word, **kw) if self.lex is not None else ()
+
+    def irregular_forms(self, base: str, pos: str = "v") -> tuple[str, ...]:
+        if base in self.pos or self.lex is None:
+            return ()
+        return self.lex.irregular_forms(base, pos)
+
+    def sense_frequency(self, word: str, pos: str) -> int:
+        if word in self.pos or self.lex is None:
+            return 0
+        return self.lex.sense_frequency(word, pos)
+
+
+def _requests(words: list[str], lex) -> list[str]:
     phrase = " ".join(words)
     out = [phrase]
     if not words:
@@ -318,6 +541,10 @@ def typical_requests(name: str, lexicon=None) -> list[str]:
     if words[0] in _QUESTION_WORDS or (len(words) > 1 and words[1] in _PERSONAL):
         out += [f"{phrase}?", f"tell me {phrase}", f"I want to know {phrase}",
                 f"can you tell me {phrase}", f"I was wondering {phrase}", f"so {phrase}"]
+        embedded = _embedded_question(words)
+        if embedded:  # "who do you work for" → "tell me who you work for"
+            out += [f"tell me {embedded}", f"I want to know {embedded}",
+                    f"I'd like to know {embedded}", f"I wonder {embedded}"]
         if words[0] in ("what", "which") and len(words) == 2:
             n = words[1]
             out += [f"what {n} is this", f"what is this {n}", f"what {n} is that",
@@ -327,6 +554,8 @@ def typical_requests(name: str, lexicon=None) -> list[str]:
             out += [f"how {adj} is it", f"how {adj} is it right now", f"is it {adj}",
                     f"how {adj} is it going to be", f"is it {adj} there"]
         return out
+    if len(words) > 1 and words[0] in _UPDATE_TAILS and words[-1] not in _UPDATE_TAILS:
+        words = words[1:] + words[:1]  # "change_user_name" is asked as "user_name_change"
     tail, core = words[-1], words[:-1]
     bare, my, the, a = _np_forms(core) if core else ("", "", "", "")
     if core and tail in ("when", "how"):
@@ -422,8 +651,9 @@ def typical_requests(name: str, lexicon=None) -> list[str]:
                 f"order a new {rest}", f"apply for a new {rest}", f"I want a new {rest}",
                 f"can I get a new {rest}"]
         return out
-    if _is_verb(words[0], lex) and not (len(words) > 1
-                                        and _head_class(words[-1], lex) == "time"):
+    if (_is_verb(words[0], lex) or _takes_object(words[0], words[1:], lex)
+            or _also_a_verb(words, lex)) \
+            and not (len(words) > 1 and _head_class(words[-1], lex) == "time"):
         v = words[0]
         if len(words) > 1:
             objw = words[1:]
@@ -433,6 +663,8 @@ def typical_requests(name: str, lexicon=None) -> list[str]:
                     f"I need to {v} {oa}", f"I'd like to {v} {oa}", f"{v} {oa} for me",
                     f"could you {v} {othe}", f"I need you to {v} {othe}", f"let's {v} {oa}",
                     f"{v} {othe}", f"{v} {oa}"]
+            if _lexname(v, "v", lex) == "verb.communication":  # tell me a joke
+                out += [f"{v} me {oa}", f"can you {v} me {oa}", f"I want you to {v} me {oa}"]
             return out
         out += [f"I want to {v}", f"can you {v}", f"please {v}", f"{v} it", f"help me {v}",
                 f"{v} this for me", f"I need to {v} something", f"{v} this", f"how do I {v}",
@@ -463,13 +695,37 @@ def typical_requests(name: str, lexicon=None) -> list[str]:
     return out
 
 
-def lexicon_expansions(name: str, lexicon) -> list[str]:
+def glossary_expansions(name: str, glossary, *, domain: str | None = None) -> list[str]:
+    """What the glossary says about the terms of a name: "pto: paid time off", the gloss
+    ("pto: days of leave from work for which an employer still pays ..."), the name with the
+    term spelt out, and the term's synonyms."""
+    if glossary is None:
+        return []
+    words = _words(name)
+    out: list[str] = []
+    for (i, j), entry in glossary.find(words, context=domain):
+        term = " ".join(words[i:j])
+        out += [f"{term}: {full}" for full in entry.stands_for]
+        if entry.gloss:
+            out.append(f"{term}: {entry.gloss}")
+        for alt in entry.alternatives:
+            out.append(" ".join(words[:i] + [alt.lower()] + words[j:]))
+        out += [a.lower() for a in entry.alternatives]
+    return list(dict.fromkeys(out))
+
+
+def lexicon_expansions(name: str, lexicon, *, glossary=None, domain: str | None = None
+                       ) -> list[str]:
     """What WordNet says about a name: the gloss and synonyms of a multiword part it knows as
     one lemma; for a one-word name, the gloss of its first noun and verb senses, the other
-    words of those senses, and the kinds (hyponyms) of its first noun sense."""
+    words of those senses, and the kinds (hyponyms) of its first noun sense. A name the
+    ``glossary`` covers whole is left to it (WordNet reads "pto" as power take-off)."""
     if lexicon is None:
         return []
     words = [w for w in name.lower().split("_") if w]
+    if glossary is not None and any(j - i == len(words) for (i, j), _ in
+                                    glossary.find(words, context=domain)):
+        return []
     out: list[str] = []
     for size in range(len(words), 1, -1):
         for i in range(len(words) - size + 1):
@@ -498,13 +754,22 @@ def lexicon_expansions(name: str, lexicon) -> list[str]:
     return out
 
 
+def _domain_words(domain: str) -> str:
+    return " ".join(w for w in domain.lower().replace("_and_", " and ").split("_") if w)
+
+
+def _in_domain(texts: Sequence[str], domain: str) -> list[str]:
+    where = _domain_words(domain)
+    return [f"{where}: {t}" for t in texts]
+
+
 def domain_expansions(name: str, domain: str | None, requests: Sequence[str] = ()) -> list[str]:
     """The name and its typical ``requests`` in their domain's context ("banking: balance",
     "balance (banking)", "banking: what is my balance")."""
     if not domain:
         return []
     phrase = " ".join(w for w in name.lower().split("_") if w)
-    where = " ".join(w for w in domain.lower().replace("_and_", " and ").split("_") if w)
+    where = _domain_words(domain)
     return ([f"{where}: {phrase}", f"{phrase} ({where})"]
             + [f"{where}: {r}" for r in requests if r != phrase])
 
@@ -529,13 +794,20 @@ def conceptnet_expansions(name: str, client, *, limit: int = 5) -> tuple[list[st
     return out, failed
 
 
-def expand_name(name: str, *, domain: str | None = None, lexicon=None, conceptnet=None
-                ) -> list[Expansion]:
+def expand_name(name: str, *, domain: str | None = None, lexicon=None, conceptnet=None,
+                glossary=None) -> list[Expansion]:
     """Every text standing for an intent name (see the module docstring)."""
     out = [Expansion(name, "name")]
-    requests = typical_requests(name, lexicon)
+    requests = typical_requests(name, lexicon, glossary=glossary, domain=domain)
     out += [Expansion(t, "template") for t in requests]
-    out += [Expansion(t, "wordnet") for t in lexicon_expansions(name, lexicon)]
+    out += [Expansion(t, "wordnet") for t in lexicon_expansions(name, lexicon, glossary=glossary,
+                                                                domain=domain)]
+    # the glossary's texts stand in the domain's context when there is one: bare, the many
+    # spelt-out variants of a glossed name ("paid time off", "vacation days") outweigh it
+    glossed = (glossary_expansions(name, glossary, domain=domain)
+               + glossary_requests(name, lexicon, glossary=glossary, domain=domain))
+    out += [Expansion(t, "glossary") for t in (_in_domain(glossed, domain) if domain
+                                                 else glossed)]
     out += [Expansion(t, "domain") for t in domain_expansions(name, domain, requests)]
     if conceptnet is not None:
         texts, _ = conceptnet_expansions(name, conceptnet)
@@ -551,29 +823,93 @@ def _normalize(x) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
 
+# words left out of the sibling comparison: articles and the commonest prepositions (pronouns
+# stay: "my name" and "your name" are told apart by them)
+_FILLER = {"a", "an", "the", "to", "of", "for", "in", "on", "and", "or", "is", "are", "s"}
+
+
+class _Words:
+    """Words of a text as comparable keys: lower case, WordNet base forms when a lexicon is
+    given ("reminders" → reminder, "used" → use), fillers left out."""
+
+    def __init__(self, lexicon=None):
+        self.lex = lexicon
+        self._keys: dict[str, str] = {}
+
+    def key(self, word: str) -> str:
+        if word not in self._keys:
+            base = word
+            if self.lex is not None:
+                for pos in ("n", "v", "a"):
+                    forms = self.lex.base_forms(word, pos)
+                    if forms:
+                        base = forms[0]
+                        break
+            self._keys[word] = base
+        return self._keys[word]
+
+    def __call__(self, text: str) -> set[str]:
+        return {self.key(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _FILLER}
+
+
+def _without_domain(text: str, domain: str | None) -> str:
+    """An expansion text without the domain context it was put in ("banking: what is my
+    balance" → "what is my balance")."""
+    if not domain:
+        return text
+    where = _domain_words(domain)
+    if text.startswith(f"{where}: "):
+        return text[len(where) + 2:]
+    if text.endswith(f" ({where})"):
+        return text[:-len(where) - 3]
+    return text
+
+
 class ZeroShotIntents:
     """Maps utterances to intents from their names alone (and their expansions).
 
-    ``encoder``: anything with ``encode(texts)``; ``name_weight``: the share of the similarity
-    to the name as written; ``k``: how many of an intent's most similar expansions count;
-    ``text_vectors``: embeddings already computed for (some of) the expansion texts.
+    ``encoder``: anything with ``encode(texts)``; ``lexicon`` and ``glossary``
+    (:class:`connectors.lexicon.Lexicon`, :class:`connectors.lexicon.Glossary`) expand the
+    names when no ``expansions`` are given (the lexicon also gives the base forms of words
+    for the sibling comparison); ``name_weight``: the share of the similarity to the name as
+    written; ``k``: how many of an intent's most similar expansions count; ``text_vectors``:
+    embeddings already computed for (some of) the expansion texts.
+
+    Two adjustments, each computed from the intents' own texts and names, never from
+    utterances (0 turns them off):
+
+    * ``domain_weight``: each intent's score gains this share of the best score among its
+      domain's intents. The best intent keeps first place (its own score is its domain's
+      best); the places after it go to intents of the likelier domains.
+    * ``sibling_weight``: when the two best intents are *siblings* (their names share a
+      word: ``todo_list`` and ``todo_list_update``, ``user_name`` and ``what_is_your_name``),
+      their order is decided again with the words that tell their texts apart: each word of
+      the utterance counts for the share of one intent's texts holding it minus the share of
+      the other's ("add" is in many of ``todo_list_update``'s texts and none of
+      ``todo_list``'s; "my" in ``user_name``'s, "your" in ``what_is_your_name``'s). The
+      contrast, averaged over the utterance's words and times this weight, is added to the
+      difference of their scores; only their order can change, so top-3 is left as it is.
+      Needs the utterances' words: pass ``texts`` to :meth:`scores`.
     """
 
     def __init__(self, names: Sequence[str], encoder, *,
                  expansions: Mapping[str, Sequence[Expansion]] | None = None,
-                 domains: Mapping[str, str] | None = None, lexicon=None,
-                 name_weight: float = 0.0, k: int = 5,
-                 sources: Iterable[str] = ("name", "template", "wordnet", "domain",
-                                           "conceptnet"),
+                 domains: Mapping[str, str] | None = None, lexicon=None, glossary=None,
+                 name_weight: float = 0.0, k: int = 5, domain_weight: float = 0.25,
+                 sibling_weight: float = 0.4,
+                 sources: Iterable[str] = ("name", "template", "wordnet", "glossary",
+                                           "domain", "conceptnet"),
                  text_vectors: Mapping[str, np.ndarray] | None = None):
         self.names = list(names)
         self.encoder = encoder
         self.name_weight = name_weight
         self.k = k
-        domains = domains or {}
+        self.domain_weight = domain_weight
+        self.sibling_weight = sibling_weight
+        domains = dict(domains or {})
         if expansions is None:
-            expansions = {n: expand_name(n, domain=domains.get(n), lexicon=lexicon)
-                          for n in self.names}
+            expansions = {n: expand_name(n, domain=domains.get(n), lexicon=lexicon,
+                                         glossary=glossary) for n in self.names}
         keep = set(sources)
         texts, owner = [], []
         for i, n in enumerate(self.names):
@@ -592,8 +928,29 @@ class ZeroShotIntents:
 
         self.vectors = rows(texts) if texts else np.zeros((0, 1))
         self.name_vectors = rows(self.names)
+        # intents without a domain are each a domain of their own
+        groups = {d: g for g, d in enumerate(dict.fromkeys(domains.get(n, f"\0{n}")
+                                                           for n in self.names))}
+        self.domain_of = np.array([groups[domains.get(n, f"\0{n}")] for n in self.names])
+        self.words = _Words(lexicon)
+        self.profiles: list[dict[str, float]] = []
+        for n in self.names:  # the share of the intent's texts holding each word
+            own = list(dict.fromkeys(_without_domain(e.text, domains.get(n))
+                                     for e in expansions[n]
+                                     if e.source in keep and e.source != "name"))
+            counts: dict[str, int] = {}
+            for t in own:
+                for w in self.words(t):
+                    counts[w] = counts.get(w, 0) + 1
+            self.profiles.append({w: c / len(own) for w, c in counts.items()})
+        name_words = [{self.words.key(w) for w in _words(n) if w not in _STOP}
+                      for n in self.names]
+        self.siblings = {(i, j) for i in range(len(self.names)) for j in range(len(self.names))
+                         if i != j and name_words[i] & name_words[j]}
 
-    def scores(self, vectors: np.ndarray) -> np.ndarray:
+    def scores(self, vectors: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        """One row of intent scores per utterance vector; ``texts`` (the utterances) let
+        siblings be told apart by their words (see the class docstring)."""
         vectors = _normalize(vectors)
         sims = vectors @ self.vectors.T
         expanded = np.full((len(vectors), len(self.names)), -1.0, dtype=np.float32)
@@ -603,11 +960,36 @@ class ZeroShotIntents:
                 kk = min(self.k, cols.shape[1])
                 expanded[:, i] = -np.sort(-cols, axis=1)[:, :kk].mean(axis=1)
         plain = vectors @ self.name_vectors.T
-        return self.name_weight * plain + (1 - self.name_weight) * expanded
+        out = self.name_weight * plain + (1 - self.name_weight) * expanded
+        if self.domain_weight:
+            best = np.full((len(out), self.domain_of.max() + 1), -np.inf, dtype=np.float32)
+            for g in np.unique(self.domain_of):
+                best[:, g] = out[:, self.domain_of == g].max(axis=1)
+            out = out + self.domain_weight * best[:, self.domain_of]
+        if self.sibling_weight and texts is not None and len(self.names) > 1:
+            if len(texts) != len(out):
+                raise ValueError(f"{len(texts)} texts for {len(out)} vectors: pass the "
+                                 "utterances the vectors encode, in the same order")
+            order = np.argsort(-out, axis=1)[:, :2]
+            for r, (i, j) in enumerate(order):
+                if (i, j) in self.siblings and self._contrast(texts[r], i, j, out[r, i]
+                                                              - out[r, j]) < 0:
+                    out[r, i], out[r, j] = out[r, j], out[r, i]
+        return out
+
+    def _contrast(self, text: str, i: int, j: int, gap: float) -> float:
+        """The gap between intents i and j after their words are weighed (below 0: j wins)."""
+        words = self.words(text)
+        if not words:
+            return gap
+        p, q = self.profiles[i], self.profiles[j]
+        shift = sum(p.get(w, 0.0) - q.get(w, 0.0) for w in words) / len(words)
+        return gap + self.sibling_weight * shift
 
     def rank(self, texts: Sequence[str], *, top: int = 3) -> list[list[tuple[str, float]]]:
         """The ``top`` intents for each text, best first, with their scores."""
-        scores = self.scores(self.encoder.encode(list(texts)))
+        texts = list(texts)
+        scores = self.scores(self.encoder.encode(texts), texts)
         order = np.argsort(-scores, axis=1)[:, :top]
         return [[(self.names[j], float(scores[r, j])) for j in row]
                 for r, row in enumerate(order)]
@@ -646,6 +1028,31 @@ def load_clinc150(data: str | Path, *, split: str = "val", domains: str | Path |
     return [t for t, _ in pairs], [label for _, label in pairs], names, domain_of
 
 
+def development_set(data: str | Path, which: str, *, domains: str | Path | None = None,
+                    per_intent: int = 30, seed: int = 0
+                    ) -> tuple[list[str], list[str], list[str], dict[str, str]]:
+    """Development set ``A`` or ``B`` (same shape as :func:`load_clinc150`), drawn from CLINC150's
+    *train* split: each intent's train utterances (intents in ``domains.json`` order) shuffled by
+    one ``random.Random(seed)``; A holds the first ``per_intent`` of each, B the next
+    ``per_intent``. Settings are chosen on these, never on val (``--dev A``)."""
+    import random
+
+    if which not in ("A", "B"):
+        raise SystemExit(f"no development set {which!r}: there are A and B")
+    texts, gold, names, domain_of = load_clinc150(data, split="train", domains=domains)
+    by_intent: dict[str, list[str]] = {n: [] for n in names}
+    for t, label in zip(texts, gold):
+        by_intent[label].append(t)
+    rng = random.Random(seed)
+    start = 0 if which == "A" else per_intent
+    out: list[tuple[str, str]] = []
+    for n in names:
+        pool = list(by_intent[n])
+        rng.shuffle(pool)
+        out += [(t, n) for t in pool[start:start + per_intent]]
+    return [t for t, _ in out], [n for _, n in out], names, domain_of
+
+
 def _cached_vectors(texts: list[str], encoder, cache: Path | None) -> dict[str, np.ndarray]:
     """Embeddings of the expansion texts. With a ``cache`` folder they are kept there, one
     ``.npz`` per encoder (texts and rows), so a rerun encodes only the texts it has not seen."""
@@ -677,51 +1084,77 @@ def _cached_vectors(texts: list[str], encoder, cache: Path | None) -> dict[str, 
     return {t: known[t] for t in texts}
 
 
-#: Ablations reported beside the full method: the expansion sources each one keeps.
+#: Ablations over the sources of one expansion: the sources each one keeps.
 ABLATIONS = {
-    "lexicon_off": ("name", "template", "domain", "conceptnet"),
-    "domain_off": ("name", "template", "wordnet", "conceptnet"),
+    "lexicon_off": ("name", "template", "glossary", "domain", "conceptnet"),
     "templates_only": ("name", "template"),
+}
+#: Ablations that expand the names again without one input (its whole contribution, the
+#: templates' parts of speech and classes included): no WordNet, no glossary, no domain.
+REBUILT_ABLATIONS = ("no_lexicon", "glossary_off", "domain_off")
+#: Ablations of the scoring adjustments (:class:`ZeroShotIntents`): the settings each one
+#: turns off.
+SCORING_ABLATIONS = {
+    "sibling_off": {"sibling_weight": 0.0},
+    "domain_pool_off": {"domain_weight": 0.0},
 }
 
 
 def evaluate(texts: Sequence[str], gold: Sequence[str], names: Sequence[str], encoder, *,
              domains: Mapping[str, str] | None = None, lexicon=None, conceptnet=None,
-             cache: str | Path | None = None) -> dict:
-    """Scores the zero-shot mapping, its ablations (:data:`ABLATIONS`) and the baseline
-    (similarity to the name as written), over one encoding of the utterances. ``cache``: a
-    folder for the expansion embeddings (None: encode them afresh)."""
+             glossary=None, cache: str | Path | None = None, **settings) -> dict:
+    """Scores the zero-shot mapping, its ablations (:data:`ABLATIONS`,
+    :data:`REBUILT_ABLATIONS`, :data:`SCORING_ABLATIONS`) and the baseline (similarity to the
+    name as written), over one encoding of the utterances. ``cache``: a folder for the
+    expansion embeddings (None: encode them afresh); ``settings``: keyword options of
+    :class:`ZeroShotIntents` (``k``, ``domain_weight``, ``sibling_weight``, ...)."""
     started = time.perf_counter()
     domains = domains or {}
-    expansions = {n: expand_name(n, domain=domains.get(n), lexicon=lexicon,
-                                 conceptnet=conceptnet) for n in names}
-    # the same expansion with no lexicon at all: the templates lose WordNet's parts of speech,
-    # morphology, derivations and classes too (an ablation of WordNet's whole contribution)
-    unlexed = ({n: expand_name(n, domain=domains.get(n), conceptnet=conceptnet) for n in names}
-               if lexicon is not None else expansions)
-    known = _cached_vectors([e.text for exp in (*expansions.values(), *unlexed.values())
-                             for e in exp] + list(names),
-                            encoder, Path(cache) if cache is not None else None)
+
+    def expand(*, lexicon=lexicon, glossary=glossary, domains=domains):
+        return {n: expand_name(n, domain=domains.get(n), lexicon=lexicon, glossary=glossary,
+                               conceptnet=conceptnet) for n in names}
+
+    expansions = expand()
+    rebuilt = {"no_lexicon": expand(lexicon=None) if lexicon is not None else expansions,
+               "glossary_off": expand(glossary=None) if glossary is not None else expansions,
+               "domain_off": expand(domains={}) if domains else expansions}
+    every = (expansions, *rebuilt.values())
+    known = _cached_vectors([e.text for exps in every for exp in exps.values() for e in exp]
+                            + list(names), encoder, Path(cache) if cache is not None else None)
     index = {n: i for i, n in enumerate(names)}
     y = np.array([index[g] for g in gold])
     vectors = _normalize(encoder.encode(list(texts)))
-    full = ZeroShotIntents(names, encoder, expansions=expansions, text_vectors=known)
+    texts = list(texts)
+
+    def build(exps=expansions, *, lexicon=lexicon, **over):
+        return ZeroShotIntents(names, encoder, expansions=exps, domains=domains,
+                               lexicon=lexicon, text_vectors=known, **{**settings, **over})
+
+    full = build()
     baseline = vectors @ full.name_vectors.T
-    top1, top3 = _top(full.scores(vectors), y)
+    top1, top3 = _top(full.scores(vectors, texts), y)
     base1, base3 = _top(baseline, y)
     result = {"top1": top1, "top3": top3, "baseline_top1": base1, "baseline_top3": base3}
     for label, sources in ABLATIONS.items():
-        model = ZeroShotIntents(names, encoder, expansions=expansions, text_vectors=known,
-                                sources=sources)
-        result[f"{label}_top1"], result[f"{label}_top3"] = _top(model.scores(vectors), y)
-    model = ZeroShotIntents(names, encoder, expansions=unlexed, text_vectors=known)
-    result["no_lexicon_top1"], result["no_lexicon_top3"] = _top(model.scores(vectors), y)
+        model = build(sources=sources)
+        result[f"{label}_top1"], result[f"{label}_top3"] = _top(model.scores(vectors, texts), y)
+    for label in REBUILT_ABLATIONS:
+        # without WordNet the words are compared as written; without domains none is pooled
+        model = build(rebuilt[label], **{"no_lexicon": {"lexicon": None},
+                                         "domain_off": {"domain_weight": 0.0}}.get(label, {}))
+        result[f"{label}_top1"], result[f"{label}_top3"] = _top(model.scores(vectors, texts), y)
+    for label, off in SCORING_ABLATIONS.items():
+        model = build(**off)
+        result[f"{label}_top1"], result[f"{label}_top3"] = _top(model.scores(vectors, texts), y)
     counts: dict[str, int] = {}
     for exp in expansions.values():
         for e in exp:
             counts[e.source] = counts.get(e.source, 0) + 1
     result.update({"utterances": len(texts), "intents": len(names), "expansions": counts,
+                   "glossary_terms": len(glossary) if glossary is not None else 0,
                    "name_weight": full.name_weight, "k": full.k,
+                   "domain_weight": full.domain_weight, "sibling_weight": full.sibling_weight,
                    "elapsed_s": round(time.perf_counter() - started, 1)})
     return result
 
@@ -735,6 +1168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="CLINC150's data_full.json (or its folder)")
     parser.add_argument("--domains", help="domains.json (default: beside the data)")
     parser.add_argument("--split", default="val")
+    parser.add_argument("--dev", choices=["A", "B"],
+                        help="score development set A or B, drawn from the train split "
+                        "(development_set), instead of --split")
     parser.add_argument("--limit", type=int, help="only the first N utterances (a quick check)")
     parser.add_argument("--encoder", default="minilm", help="minilm or static")
     parser.add_argument("--conceptnet", action="store_true",
@@ -744,26 +1180,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true",
                         help="encode the expansion texts afresh (default: cached under "
                         "~/.cache/hearth/zero-shot/)")
+    parser.add_argument("--no-glossary", action="store_true",
+                        help="leave out the glossary of terms WordNet lacks "
+                        "(ontologies/lexical.yaml)")
+    parser.add_argument("--domain-weight", type=float, default=0.25,
+                        help="share of the best score in an intent's domain added to its own "
+                        "(0: off)")
+    parser.add_argument("--sibling-weight", type=float, default=0.4,
+                        help="weight of the words telling two sibling intents apart when they "
+                        "are the best two (0: off)")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
 
-    texts, gold, names, domains = load_clinc150(args.data, split=args.split,
-                                                domains=args.domains)
+    if args.dev:
+        texts, gold, names, domains = development_set(args.data, args.dev, domains=args.domains)
+        args.split = f"train:dev-{args.dev}"
+    else:
+        texts, gold, names, domains = load_clinc150(args.data, split=args.split,
+                                                    domains=args.domains)
     if args.limit:
         texts, gold = texts[:args.limit], gold[:args.limit]
-    from connectors.lexicon import Lexicon
+    from connectors.lexicon import Glossary, Lexicon
 
     from .embeddings import cache_dir, get_encoder
     encoder = get_encoder(args.encoder)
     lexicon = Lexicon.default()
+    glossary = None if args.no_glossary else Glossary.default()
     conceptnet = None
     if args.conceptnet:
         from connectors.conceptnet import ConceptNetClient
         from connectors.transport import Transport
         conceptnet = ConceptNetClient(transport=Transport.default(offline=not args.online))
     result = evaluate(texts, gold, names, encoder, domains=domains, lexicon=lexicon,
-                      conceptnet=conceptnet,
-                      cache=None if args.no_cache else cache_dir() / "zero-shot")
+                      conceptnet=conceptnet, glossary=glossary,
+                      cache=None if args.no_cache else cache_dir() / "zero-shot",
+                      domain_weight=args.domain_weight, sibling_weight=args.sibling_weight)
     result.update({"format": args.format, "split": args.split, "encoder": args.encoder,
                    "conceptnet": bool(args.conceptnet)})
     print(f"zero-shot over {result['intents']} intents, {result['utterances']} utterances "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from connectors.errors import ConnectorError, LexiconUnavailable
 from connectors.facts import KnowledgeSource, gather_facts
-from connectors.lexicon import Lexicon, find_wordnet_dir
+from connectors.lexicon import Glossary, GlossaryEntry, Lexicon, find_wordnet_dir
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +113,104 @@ def test_lf_and_crlf_copies_of_the_database_read_the_same(lex, tmp_path):
             assert other.lookup(word) == lex.lookup(word), word
     finally:
         other.close()
+
+
+def test_sense_frequency_counts_tagged_uses_per_part_of_speech(lex):
+    # SemCor meets "order" about as often as a verb as a noun, "film" almost only as a noun
+    assert lex.sense_frequency("order", "v") > lex.sense_frequency("order", "n") / 2 > 0
+    assert lex.sense_frequency("film", "v") < lex.sense_frequency("film", "n") / 10
+    assert lex.sense_frequency("order", "verb") == lex.sense_frequency("ORDER", "v")
+    assert lex.sense_frequency("calendar", "v") == 0  # no verb use tagged
+    assert lex.sense_frequency("qwxzvplomb", "n") == 0
+    with pytest.raises(ValueError, match="pos"):
+        lex.sense_frequency("order", "x")
+
+
+def test_a_folder_without_the_frequency_list_answers_zero(lex, tmp_path):
+    for name in ("index.noun", "data.noun", "index.verb", "data.verb", "index.adj", "data.adj",
+                 "index.adv", "data.adv", "noun.exc", "verb.exc", "adj.exc", "adv.exc", "lexnames"):
+        (tmp_path / name).symlink_to(lex.path / name)
+    other = Lexicon(tmp_path)
+    try:
+        assert other.lookup("order").found
+        assert other.sense_frequency("order", "v") == 0
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("phrase, lemma", [("jump start", "jump-start"),
+                                           ("time zone", "time_zone")])
+def test_a_two_word_phrase_is_found_written_with_a_hyphen_too(lex, phrase, lemma):
+    assert lex.lookup(phrase).lemma == lemma
+
+
+# -- the glossary: lexical knowledge WordNet 3.0 lacks -------------------------------------------
+
+SMALL_GLOSSARY = (Path(__file__).resolve().parents[1] / "fixtures" / "connectors"
+                  / "glossary_small.yaml")
+
+
+@pytest.fixture(scope="module")
+def glossary():
+    return Glossary.from_file(SMALL_GLOSSARY)
+
+
+def test_glossary_entries_say_what_a_term_stands_for(glossary):
+    entry = glossary.lookup("ETA")
+    assert entry.pos == "n" and entry.stands_for == ("estimated time of arrival",)
+    assert entry.alternatives == ("estimated time of arrival", "arrival time")
+    assert glossary.lookup("hvac").used_for == ("keep the house warm",)
+    assert glossary.lookup("lamp") is None and "eta" in glossary and len(glossary) == 4
+
+
+@pytest.mark.parametrize("written", ["set point", "set_point", "set-point", "Set  Point"])
+def test_glossary_terms_match_across_spaces_hyphens_and_underscores(glossary, written):
+    assert glossary.lookup(written).term == "set point"
+
+
+def test_a_glossary_sense_limited_to_subject_fields_holds_only_there(glossary):
+    assert glossary.lookup("sub") is None
+    assert glossary.lookup("sub", context="travel") is None
+    assert glossary.lookup("sub", context="food_and_drink").stands_for == ("submarine sandwich",)
+    assert glossary.lookup("sub", context="sandwiches") is not None  # a plural field name
+
+
+def test_glossary_finds_the_longest_terms_left_to_right(glossary):
+    found = glossary.find(["change", "set", "point", "eta", "for", "sub"])
+    assert [(span, e.term) for span, e in found] == [((1, 3), "set point"), ((3, 4), "eta")]
+    assert [e.term for _, e in glossary.find(["sub", "eta"], context="food")] == ["sub", "eta"]
+    assert glossary.find([]) == []
+
+
+def test_a_glossary_entry_with_an_unknown_part_of_speech_is_refused():
+    with pytest.raises(ValueError, match="pos 'x'"):
+        Glossary([GlossaryEntry("eta", "x")])
+
+
+@pytest.mark.parametrize("text, message", [("entries: [{pos: n}]", "needs a term"),
+                                           ("entries: [unclosed", "cannot read")])
+def test_a_broken_glossary_file_says_what_is_wrong(tmp_path, text, message):
+    path = tmp_path / "lexical.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(LexiconUnavailable, match=message):
+        Glossary.from_file(path)
+
+
+def test_the_shipped_glossary_spells_out_abbreviations_wordnet_lacks_or_misreads(lex):
+    shipped = Glossary.default()
+    assert shipped.lookup("pto").stands_for[0] == "paid time off"
+    assert lex.lookup("pto").glosses[0].startswith("a device that transfers power")  # misread
+    assert shipped.lookup("apr").stands_for[0] == "annual percentage rate"
+    assert not lex.lookup("401k") and shipped.lookup("401k") is not None
+    assert shipped.lookup("routing") is None
+    assert shipped.lookup("routing", context="banking").stands_for == ("routing number",)
+
+
+def test_every_shipped_glossary_entry_is_complete():
+    shipped = Glossary.default()
+    entries = list(shipped)
+    assert len(entries) == len(shipped) >= 20
+    for entry in entries:
+        assert entry.gloss and entry.pos in ("n", "v", "a"), entry.term
+        assert entry.alternatives, entry.term  # something to say instead
+        assert entry.term == entry.term.lower(), entry.term

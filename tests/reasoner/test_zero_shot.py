@@ -5,14 +5,16 @@ hand-written set."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from connectors.lexicon import Lexicon
-from reasoner.eval_zero_shot import (ZeroShotIntents, evaluate, expand_name, load_clinc150,
-                                     typical_requests)
+from connectors.lexicon import Glossary, Lexicon
+from reasoner.eval_zero_shot import (SCORING_ABLATIONS, Expansion, ZeroShotIntents, evaluate,
+                                     expand_name, glossary_requests, lexicon_expansions,
+                                     load_clinc150, typical_requests)
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "resolution" / "clinc_tiny"
 
@@ -197,3 +199,244 @@ def test_with_minilm_the_expansion_beats_the_bare_names(lexicon, minilm):
     assert expanded_hits > bare_hits
     assert expanded_hits >= len(texts) - 1
     assert all(HOUSEHOLD[t] in [n for n, _ in r] for t, r in zip(texts, ranked))
+
+
+# -- the glossary, and the rules WordNet's senses and examples drive ------------------------------
+
+SMALL_GLOSSARY = Path(__file__).resolve().parents[1] / "fixtures" / "connectors" / \
+    "glossary_small.yaml"
+
+
+@pytest.fixture(scope="module")
+def glossary():
+    return Glossary.from_file(SMALL_GLOSSARY)
+
+
+def test_the_glossary_tells_the_part_of_speech_of_a_term_wordnet_misreads(lexicon, glossary):
+    assert "set my point" in typical_requests("set_point", lexicon)  # "set" read as a verb
+    requests = typical_requests("set_point", lexicon, glossary=glossary)
+    assert "what is my set point" in requests
+    assert "set my point" not in requests
+
+
+def test_glossary_requests_spell_the_term_out_and_ask_for_its_use(lexicon, glossary):
+    requests = glossary_requests("hvac_status", lexicon, glossary=glossary)
+    assert "what is the status of my heating, ventilation and air conditioning" in requests
+    assert "what is the status of my climate control" in requests
+    assert "can you keep the house warm" in requests
+    assert glossary_requests("hvac_status", lexicon) == []  # no glossary, nothing spelt out
+
+
+def test_the_glossary_works_without_wordnet(glossary):
+    assert "update my set point" in typical_requests("set_point_update", glossary=glossary)
+    assert "what is the status of my arrival time" in glossary_requests("eta_status",
+                                                                        glossary=glossary)
+
+
+def test_a_glossary_sense_applies_only_in_its_subject_field(lexicon, glossary):
+    food = glossary_requests("sub_order", lexicon, glossary=glossary, domain="food_and_drink")
+    assert "what is my submarine sandwich order" in food
+    assert glossary_requests("sub_order", lexicon, glossary=glossary, domain="travel") == []
+
+
+def test_glossary_texts_stand_in_the_domain_and_replace_wordnets_misreading(lexicon, glossary):
+    texts = {e.text: e.source for e in expand_name("eta", domain="travel", lexicon=lexicon,
+                                                   glossary=glossary)}
+    assert texts["travel: eta: estimated time of arrival"] == "glossary"
+    assert texts["travel: what is my arrival time"] == "glossary"
+    assert "what is my arrival time" not in texts  # bare, only without a domain
+    assert not any("terrorist" in t for t in texts)  # WordNet's ETA, the Basque organisation
+    assert any("terrorist" in t for t in lexicon_expansions("eta", lexicon))
+    bare = {e.text for e in expand_name("eta", lexicon=lexicon, glossary=glossary)
+            if e.source == "glossary"}
+    assert "what is my arrival time" in bare
+
+
+def test_a_noun_opens_as_a_verb_when_wordnet_shows_it_taking_the_object(lexicon):
+    # "book": "reserve me a seat on a flight" (an example of its second verb sense)
+    assert "book a seat" in typical_requests("book_seat", lexicon)
+    requests = typical_requests("book_club", lexicon)
+    assert "book a club" not in requests and "what is my book club" in requests
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("who_do_you_live_with", "tell me who you live with"),
+    ("are_you_a_robot", "I want to know if you are a robot"),
+    ("what_is_your_job", "tell me what your job is"),
+    ("where_are_you_based", "I'd like to know where you are based"),
+])
+def test_a_question_name_is_also_embedded_as_a_question(lexicon, name, expected):
+    assert expected in typical_requests(name, lexicon)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("route", "how do I get there"),                          # a path is followed
+    ("savings_balance", "how much savings do I have left"),   # a possession is an amount
+    ("day", "what day is it"),                                # a time unit is asked for
+    ("tell_story", "tell me a story"),                        # a verb of telling takes a hearer
+    ("change_bot_name", "call you something else"),           # change_X is X_change
+])
+def test_more_request_shapes_from_wordnet_classes(lexicon, name, expected):
+    assert expected in typical_requests(name, lexicon)
+
+
+def test_a_list_is_read_not_merely_needed(lexicon):
+    requests = typical_requests("grocery_list", lexicon)
+    assert "what is on my grocery list" in requests
+    assert "I need the grocery list" not in requests  # as likely to be about adding to it
+    assert "I need the phone bill" in typical_requests("phone_bill", lexicon)
+
+
+def test_evaluation_reports_the_glossary_and_domain_ablations(lexicon):
+    texts, gold, names, domains = load_clinc150(TINY / "data_full.json", split="val")
+    shipped = Glossary.default()
+    result = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon,
+                      glossary=shipped)
+    assert result["glossary_terms"] == len(shipped)
+    assert set(result) >= {"glossary_off_top1", "glossary_off_top3", "domain_off_top1",
+                           "no_lexicon_top1", "lexicon_off_top1", "templates_only_top1"}
+    assert result["expansions"]["glossary"] > 0  # "pin" in banking: personal identification number
+    without = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon)
+    assert without["glossary_terms"] == 0 and "glossary" not in without["expansions"]
+    assert without["top1"] == result["glossary_off_top1"]
+
+
+def test_a_one_word_name_met_as_often_as_a_verb_is_read_both_ways(lexicon):
+    # SemCor: "review" 25 verb uses to 7 noun uses, but WordNet lists more noun senses
+    requests = typical_requests("review", lexicon)
+    assert "I want to review" in requests and "what is my review" in requests
+    requests = typical_requests("film", lexicon)  # 2 verb uses to 64 noun uses
+    assert "I want to film" not in requests and "what is my film" in requests
+    assert "I want to review" not in typical_requests("review")  # no lexicon, no frequencies
+
+
+# -- scoring: the domain's best score, and siblings told apart by their words ---------------------
+
+class Table:
+    """An encoder that looks texts up in a table of hand-set vectors."""
+
+    def __init__(self, rows):
+        self.rows = {t: np.asarray(v, dtype=np.float32) for t, v in rows.items()}
+
+    def encode(self, texts):
+        return np.stack([self.rows[t] for t in texts])
+
+
+def _expansions(texts_of):
+    return {n: [Expansion(t, "template") for t in texts] for n, texts in texts_of.items()}
+
+
+LISTS = {"grocery_list": ["what is on my grocery list", "read my grocery list"],
+         "grocery_list_update": ["add eggs to my grocery list", "remove it from my grocery list"],
+         "weather": ["what is the weather", "is it raining"]}
+
+
+def _lists_model(encoder_rows, **settings):
+    rows = {"what is on my grocery list": [1, 0, 0], "read my grocery list": [1, 0, 0],
+            "add eggs to my grocery list": [0, 1, 0], "remove it from my grocery list": [0, 1, 0],
+            "what is the weather": [0, 0, 1], "is it raining": [0, 0, 1],
+            "grocery_list": [1, 0, 0], "grocery_list_update": [0, 1, 0], "weather": [0, 0, 1],
+            **encoder_rows}
+    return ZeroShotIntents(list(LISTS), Table(rows), expansions=_expansions(LISTS), k=1,
+                           lexicon=None, **settings)
+
+
+def test_sibling_intents_are_told_apart_by_the_words_of_their_texts():
+    utterance = "add bread to my grocery list"
+    rows = {utterance: [1.0, 0.96, 0.0]}  # the embedding leans, a little, the wrong way
+    assert _lists_model(rows, sibling_weight=0.0).rank([utterance])[0][0][0] == "grocery_list"
+    ranked = _lists_model(rows, sibling_weight=0.4).rank([utterance])[0]
+    assert ranked[0][0] == "grocery_list_update"  # "add" is in its texts, not in the other's
+    assert ranked[1][0] == "grocery_list"
+    far = {utterance: [1.0, 0.5, 0.0]}  # a clear lead is not overturned by one word
+    assert _lists_model(far, sibling_weight=0.4).rank([utterance])[0][0][0] == "grocery_list"
+
+
+def test_intents_whose_names_share_no_word_are_never_reordered_by_words():
+    utterance = "is it raining on my grocery list"
+    rows = {utterance: [0.96, 0.0, 1.0]}
+    model = _lists_model(rows, sibling_weight=10.0)
+    assert ("weather", "grocery_list") not in {(model.names[i], model.names[j])
+                                              for i, j in model.siblings}
+    assert model.rank([utterance])[0][0][0] == "weather"
+
+
+def test_scoring_with_words_needs_the_utterances_the_vectors_encode():
+    model = _lists_model({}, sibling_weight=0.4)
+    with pytest.raises(ValueError, match="texts"):
+        model.scores(np.ones((2, 3)), ["only one"])
+    no_words = model.scores(np.array([[1.0, 0.96, 0.0]]))  # without texts: no word contrast
+    assert no_words.argmax() == 0
+
+
+def test_the_domain_weight_reorders_the_places_after_the_first():
+    names = ["alarm", "timer", "recipe"]
+    texts = {"alarm": ["set an alarm"], "timer": ["start a timer"], "recipe": ["find a recipe"]}
+    rows = {"set an alarm": [1, 0, 0], "start a timer": [0, 1, 0], "find a recipe": [0, 0, 1],
+            "alarm": [1, 0, 0], "timer": [0, 1, 0], "recipe": [0, 0, 1]}
+    domains = {"alarm": "utility", "timer": "utility", "recipe": "kitchen"}
+    vector = np.array([[0.9, 0.78, 0.8]])
+
+    def order(weight):
+        model = ZeroShotIntents(names, Table(rows), expansions=_expansions(texts), k=1,
+                                domains=domains, domain_weight=weight)
+        return [names[j] for j in np.argsort(-model.scores(vector)[0])]
+
+    assert order(0.0) == ["alarm", "recipe", "timer"]
+    assert order(0.25) == ["alarm", "timer", "recipe"]  # the likelier domain's other intent
+
+
+def test_the_adjustments_keep_the_first_place_or_the_top_three(lexicon):
+    names = ["pin_change", "pin_status", "card_lost", "card_status", "card_pin", "weather",
+             "alarm"]
+    domains = {"pin_change": "banking", "pin_status": "banking", "card_lost": "cards",
+               "card_status": "cards", "card_pin": "cards", "weather": "utility",
+               "alarm": "utility"}
+    rng = np.random.default_rng(0)
+    pool = "what is happening with my pin card lost status change the alarm cold".split()
+    utterances = [" ".join(rng.choice(pool, size=4)) for _ in range(200)]
+    vectors = rng.normal(size=(len(utterances), BagOfWords.dim))
+
+    def scores(domain_weight, sibling_weight):
+        return ZeroShotIntents(names, BagOfWords(), lexicon=lexicon, domains=domains,
+                               domain_weight=domain_weight, sibling_weight=sibling_weight
+                               ).scores(vectors, utterances)
+
+    plain, pooled, both = scores(0.0, 0.0), scores(0.25, 0.0), scores(0.25, 5.0)
+    assert (pooled.argmax(axis=1) == plain.argmax(axis=1)).all()  # the domain keeps first place
+    assert (np.argsort(-pooled, axis=1)[:, 1:] != np.argsort(-plain, axis=1)[:, 1:]).any()
+    swapped = pooled.argmax(axis=1) != both.argmax(axis=1)
+    assert swapped.any()  # siblings were reordered by their words ...
+    top3 = [set(row) for row in np.argsort(-pooled, axis=1)[:, :3]]
+    assert top3 == [set(row) for row in np.argsort(-both, axis=1)[:, :3]]  # ... only swapped
+    assert np.allclose(np.sort(pooled, axis=1), np.sort(both, axis=1))
+
+
+def test_evaluation_reports_the_scoring_ablations(lexicon):
+    texts, gold, names, domains = load_clinc150(TINY / "data_full.json", split="val")
+    result = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon)
+    assert {f"{label}_top{n}" for label in SCORING_ABLATIONS for n in (1, 3)} <= set(result)
+    assert result["domain_weight"] == 0.25 and result["sibling_weight"] == 0.4
+    off = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon,
+                   sibling_weight=0.0)
+    assert (off["top1"], off["top3"]) == (result["sibling_off_top1"], result["sibling_off_top3"])
+
+
+def test_development_sets_come_from_train_disjoint_and_reproducible(tmp_path):
+    from reasoner.eval_zero_shot import development_set
+
+    train = [[f"{n} request {i}", n] for n in ("alarm", "timer", "weather") for i in range(6)]
+    (tmp_path / "data_full.json").write_text(json.dumps(
+        {"train": train, "val": [["never drawn", "alarm"]]}), encoding="utf-8")
+    (tmp_path / "domains.json").write_text(json.dumps(
+        {"home": ["timer", "alarm"], "travel": ["weather"]}), encoding="utf-8")
+    a = development_set(tmp_path / "data_full.json", "A", per_intent=2)
+    b = development_set(tmp_path / "data_full.json", "B", per_intent=2)
+    assert a == development_set(tmp_path / "data_full.json", "A", per_intent=2)
+    (ta, ga, names, domain_of), (tb, gb, _, _) = a, b
+    assert names == ["timer", "alarm", "weather"] and domain_of["weather"] == "travel"
+    assert ga == gb == ["timer", "timer", "alarm", "alarm", "weather", "weather"]
+    assert not set(ta) & set(tb) and "never drawn" not in ta + tb
+    assert all(t.startswith(g) for t, g in zip(ta + tb, ga + gb))
+    with pytest.raises(SystemExit, match="there are A and B"):
+        development_set(tmp_path / "data_full.json", "C")
