@@ -32,6 +32,19 @@ saved as plain arrays.
 A decision is a one-to-one assignment: pairs are taken greedily by score above a threshold (0.5),
 each target slot gets at most one value and each context value fills at most one slot.
 
+The classifier learns, by default, the values that reach the new service from context both in its
+first frame and later, through a system proposal the user accepts (``labels="all"``), not the
+first-frame carries alone (``labels="first_frame"``, what issue 5 scores). Cross-validated inside
+SGD train (:func:`reasoner.eval_carryover.validate_on_train`, threshold 0.5, three fold seeds),
+``"first_frame"`` scores a higher first-frame F1 for seen services (0.994 vs 0.975) and held-out
+services (0.870 vs 0.827) and the same for held-out domain pairs (0.847), yet on SGD dev its
+first-frame F1 is 0.832 against 0.881: without the later gains the statistics see fewer party
+sizes carried at all, and a new service's ``number_of_seats`` no longer reaches a ride's
+``number_of_riders``. A separate back-off model for domain pairs unseen in training that does not
+know the domains (types, value shape, similarity, rates pooled by type pair; alone, blended, or
+trained on held-out-pair rows only) did no better on held-out domain pairs than this model's own
+held-out-pair regime, so there is none.
+
 Carryover, as scored on SGD by :mod:`reasoner.eval_carryover`
 -------------------------------------------------------------
 * A **point** is a user turn in which a service's frame appears for the first time in the dialogue
@@ -1140,9 +1153,20 @@ class CarryoverModel:
         ``points`` may pass pre-extracted :class:`CarryPoint` objects (``dialogues`` is then
         ignored). Returns ``self``.
         """
+        X, y, _, points = self.training_matrix(dialogues, schemas, points=points)
+        self._clf = self.fit_classifier(X, y)
+        self._stats = self._full_stats
+        self._pair_cache.clear()
+        self.train_summary = {
+            "points": len(points), "rows": int(len(y)), "positive_rows": int(y.sum()),
+            "services": len({p.service for p in points} | {c.service for p in points for c in p.context}),
+        }
+        return self
+
+    def fit_classifier(self, X: np.ndarray, y: np.ndarray) -> "_Trees":
+        """The pair classifier fitted on feature rows (as :meth:`fit` does), as array trees."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        X, y, _, points = self.training_matrix(dialogues, schemas, points=points)
         # more evidence of carrying never lowers the score: monotone in every rate, in type
         # compatibility and in similarity (what makes the backed-off rates generalise)
         monotone = [1 if (f.endswith("_rate") or f in ("type_compat", "cos_slot")) else 0
@@ -1154,22 +1178,18 @@ class CarryoverModel:
             random_state=self.seed,
         )
         clf.fit(X, y)
-        self._clf = _Trees.from_sklearn(clf)
-        self._stats = self._full_stats
-        self._pair_cache.clear()
-        self.train_summary = {
-            "points": len(points), "rows": int(len(y)), "positive_rows": int(y.sum()),
-            "services": len({p.service for p in points} | {c.service for p in points for c in p.context}),
-        }
-        return self
+        return _Trees.from_sklearn(clf)
 
     def training_matrix(self, dialogues, schemas, *, points=None):
         """Cross-fitted feature rows for the pair classifier: ``(X, y, regime, points)``.
 
-        Every type-compatible (context value, target slot) pair of every point appears twice:
-        with statistics counted on the other dialogues (``regime`` 0: the services were seen),
-        and, for pairs touching a held-out group of services, with statistics counted without
-        any dialogue of that group (``regime`` 1: as if the services were new).
+        Every type-compatible (context value, target slot) pair of every point appears up to
+        three times: with statistics counted on the other dialogues (``regime`` 0: the services
+        were seen); for pairs touching a held-out group of services, with statistics counted
+        without any dialogue of that group (``regime`` 1: as if the services were new); and for
+        pairs of a held-out group of domain pairs, with statistics counted without any point
+        pairing those domains (``regime`` 2). ``self._train_rows`` then says, for validation,
+        which point, slots and folds each row belongs to, and which folds each point touches.
         """
         self.register_schemas(schemas)
         if points is None:
@@ -1241,7 +1261,7 @@ class CarryoverModel:
         dom_pairs = sorted(set().union(*point_dpairs))
         pair_fold = dict(zip(dom_pairs, rng.permutation(len(dom_pairs)) % k))
 
-        X_parts, y_parts, regime, row_ids = [], [], [], []
+        X_parts, y_parts, regime, row_ids, row_fold = [], [], [], [], []
         for f in range(k):
             # seen-service regime: statistics from the other dialogues
             st = stats_from(point_dfold != f)
@@ -1251,6 +1271,7 @@ class CarryoverModel:
             y_parts.append(r_label[rows])
             regime.append(np.zeros(len(rows), dtype=np.int8))
             row_ids.append(rows)
+            row_fold.append(np.full(len(rows), f))
             # unseen-service regime: statistics from dialogues that never touch a held-out service
             held = {s for s, g in svc_fold.items() if g == f}
             clean = np.array([not (ps & held) for ps in point_services])
@@ -1262,6 +1283,7 @@ class CarryoverModel:
             y_parts.append(r_label[rows[keep]])
             regime.append(np.ones(int(keep.sum()), dtype=np.int8))
             row_ids.append(rows[keep])
+            row_fold.append(np.full(int(keep.sum()), f))
             # unseen-domain-pair regime: statistics without any point that pairs the same two
             # domains (a new combination of known kinds of service)
             held_pairs = {dp for dp, g in pair_fold.items() if g == f}
@@ -1275,13 +1297,24 @@ class CarryoverModel:
             y_parts.append(r_label[rows[keep]])
             regime.append(np.full(int(keep.sum()), 2, dtype=np.int8))
             row_ids.append(rows[keep])
+            row_fold.append(np.full(int(keep.sum()), f))
         self._full_stats = stats_from(np.ones(len(points), dtype=bool))
         rid = np.concatenate(row_ids)
-        # kept for validation: which point, source service and pair each row belongs to
+        # kept for validation: which point, slot pair and folds each row belongs to ("fold": the
+        # held-out fold whose statistics made the row)
         self._train_rows = {
             "point": r_point[rid], "sid": r_sid[rid], "tid": r_tid[rid],
+            "fold": np.concatenate(row_fold),
             "dialogue_fold": point_dfold[r_point[rid]],
             "pair_fold": np.array([pair_fold[(r_dom_src[r], point_dom[r_point[r]])] for r in rid]),
+            "source_service_fold": r_sfold[rid],
+            "target_service_fold": point_tfold[r_point[rid]],
+            # per point: its dialogue's fold, and the service and domain-pair folds it touches
+            "point_dialogue_fold": point_dfold,
+            "point_service_folds": np.array([[any(svc_fold[s] == g for s in ps) for g in range(k)]
+                                             for ps in point_services], dtype=bool).reshape(-1, k),
+            "point_pair_folds": np.array([[any(pair_fold[dp] == g for dp in pd) for g in range(k)]
+                                          for pd in point_dpairs], dtype=bool).reshape(-1, k),
         }
         return np.vstack(X_parts), np.concatenate(y_parts), np.concatenate(regime), points
 

@@ -17,7 +17,9 @@
 * reports the decision latency per point (``decide_p50_ms``, ``decide_p95_ms``), after
   :meth:`~reasoner.carryover.CarryoverModel.warm_up` on the split's schema;
 * with ``--next-service``, adds the next-service figures of :mod:`reasoner.transitions` on the
-  same split (``next_service_top1/top3``, ``baseline_next_service_top1/top3``).
+  same split (``next_service_top1/top3``, ``baseline_next_service_top1/top3``);
+* with ``--validate-train``, scores nothing of ``--split`` and instead cross-validates the model
+  inside the train split (:func:`validate_on_train`), the ground for its design choices.
 
 With ``--json`` the last line printed is one JSON object.
 """
@@ -46,7 +48,7 @@ from reasoner.carryover import (
     value_matches,
 )
 
-__all__ = ["main", "score"]
+__all__ = ["REGIMES", "main", "score", "validate_on_train"]
 
 
 def score(decide, points: Sequence[CarryPoint], *, first_frame: bool = False) -> dict[str, float]:
@@ -63,6 +65,118 @@ def score(decide, points: Sequence[CarryPoint], *, first_frame: bool = False) ->
     f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
     return {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f1, 4),
             "predicted": n_pred, "gold": n_gold, "correct": tp}
+
+
+# The held-out situations the model is trained for, as validated inside train: the regime of
+# CarryoverModel.training_matrix's rows, and which points a held-out fold must not train on.
+REGIMES = {"seen": 0, "new_service": 1, "new_domain_pair": 2}
+
+
+def validate_on_train(
+    points: Sequence[CarryPoint],
+    schemas,
+    *,
+    labels: Sequence[str] = ("first_frame", "all"),
+    thresholds: Sequence[float] = (0.5,),
+    seeds: Sequence[int] = (13,),
+    embedder=None,
+    log=lambda msg: None,
+) -> dict:
+    """Cross-validated carryover figures inside a training split, per training-label choice.
+
+    For each regime of :data:`REGIMES` and each fold of it, the pair classifier is fitted on the
+    rows of the points that do not touch the fold (other dialogues; no held-out service; no
+    held-out domain pair) and scores the fold's rows, whose statistics were counted without it
+    (:meth:`~reasoner.carryover.CarryoverModel.training_matrix`). Decisions are one-to-one per
+    point as in :meth:`~reasoner.carryover.CarryoverModel.decide`, and are scored against both
+    gold readings (``first_frame_*``: issue 5's; ``with_later_*``) over the carries a context
+    value can reach. Returns ``{labels: {regime: {threshold: figures}}}``, figures averaged
+    over ``seeds`` (which reshuffle the folds; held-out domain pairs vary most with them).
+    """
+    from reasoner.carryover import CarryoverModel
+
+    out: dict = {}
+    for lab in labels:
+        runs = []
+        for seed in seeds:
+            t0 = time.perf_counter()
+            m = CarryoverModel(labels=lab, seed=seed, embedder=embedder)
+            X, y, regime, pts = m.training_matrix([], schemas, points=points)
+            runs.append(_validate_rows(m, X, y, regime, pts, thresholds))
+            log(f"validated labels={lab} seed={seed} in {time.perf_counter() - t0:.0f} s")
+        out[lab] = {
+            rg: {thr: {k: round(float(np.mean([r[rg][thr][k] for r in runs])), 4)
+                       for k in runs[0][rg][thr]} for thr in thresholds}
+            for rg in REGIMES
+        }
+    return out
+
+
+def _validate_rows(m: CarryoverModel, X, y, regime, points, thresholds) -> dict:
+    meta = m._train_rows
+    point, sid, tid, fold = meta["point"], meta["sid"], meta["tid"], meta["fold"]
+    # both gold readings per row, whatever the classifier was trained on
+    ctx = [{m._slot_ids[c.slot.key]: c for c in p.context} for p in points]
+    slots = m._slots
+    gold_of = {"first_frame": [p.gold for p in points], "with_later": [p.gold_all for p in points]}
+    labels = {}
+    for name, golds in gold_of.items():
+        lab = np.zeros(len(y), dtype=bool)
+        for r, (k, a, b) in enumerate(zip(point, sid, tid)):
+            g = golds[k].get(slots[b].name)
+            lab[r] = bool(g) and any(value_matches(v, g) for v in ctx[k][a].variants)
+        labels[name] = lab
+    trains = {
+        0: lambda f: meta["point_dialogue_fold"] != f,
+        1: lambda f: ~meta["point_service_folds"][:, f],
+        2: lambda f: ~meta["point_pair_folds"][:, f],
+    }
+    out: dict = {}
+    for name, rg in REGIMES.items():
+        prob = np.full(len(y), np.nan)
+        for f in np.unique(fold[regime == rg]):
+            ev = (regime == rg) & (fold == f)
+            tr = trains[rg](f)[point]
+            if not ev.any() or tr.sum() == 0 or len(np.unique(y[tr])) < 2:
+                continue
+            prob[ev] = m.fit_classifier(X[tr], y[tr]).predict_proba(X[ev])
+        rows = np.flatnonzero((regime == rg) & ~np.isnan(prob))
+        out[name] = {}
+        for thr in thresholds:
+            chosen = _decide_rows(rows, prob, point, fold, sid, tid, ctx, thr)
+            figures = {}
+            for g, lab in labels.items():
+                n_gold = len({(fold[r], point[r], tid[r]) for r in rows if lab[r]})
+                tp = int(lab[chosen].sum()) if len(chosen) else 0
+                prec = tp / len(chosen) if len(chosen) else 0.0
+                rec = tp / n_gold if n_gold else 0.0
+                figures[f"{g}_precision"] = prec
+                figures[f"{g}_recall"] = rec
+                figures[f"{g}_f1"] = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+            figures["rows"] = len(rows)
+            out[name][thr] = figures
+    return out
+
+
+def _decide_rows(rows, prob, point, fold, sid, tid, ctx, threshold) -> np.ndarray:
+    """Greedy one-to-one decisions per (fold, point), as CarryoverModel.decide takes them."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for r in rows:
+        groups.setdefault((int(fold[r]), int(point[r])), []).append(int(r))
+    chosen = []
+    for (_, k), rs in groups.items():
+        rs.sort(key=lambda r: (-prob[r], -ctx[k][sid[r]].turn))
+        used_t, used_v = set(), set()
+        for r in rs:
+            if prob[r] < threshold:
+                break
+            v = ctx[k][sid[r]].value.strip().lower()
+            if tid[r] in used_t or v in used_v:
+                continue
+            used_t.add(tid[r])
+            used_v.add(v)
+            chosen.append(r)
+    return np.array(chosen, dtype=np.int64)
 
 
 def _fit_or_load(args, train_dialogues: Path, train_schema: Path, train_points, log) -> CarryoverModel:
@@ -94,6 +208,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="where the fitted model is cached ('' to disable)")
     ap.add_argument("--next-service", action="store_true",
                     help="also score next-service ranking (reasoner.transitions) on the split")
+    ap.add_argument("--validate-train", action="store_true",
+                    help="cross-validate inside the train split instead (seen services, held-out "
+                         "services, held-out domain pairs), for each --labels choice")
+    ap.add_argument("--labels", default="first_frame,all",
+                    help="with --validate-train: the training labels to compare")
+    ap.add_argument("--thresholds", default="0.5",
+                    help="with --validate-train: decision thresholds")
+    ap.add_argument("--seeds", default="13",
+                    help="with --validate-train: fold seeds to average over")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = ap.parse_args(argv)
 
@@ -107,6 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_schemas = load_sgd_schemas(train_schema)
     train_raw = load_sgd_dialogues(train_dialogues)
     train_points = list(iter_carry_points(train_raw, train_schemas))
+    if args.validate_train:
+        figures = validate_on_train(
+            train_points, train_schemas, labels=args.labels.split(","),
+            thresholds=[float(t) for t in args.thresholds.split(",")],
+            seeds=[int(x) for x in args.seeds.split(",")], log=log)
+        result = {"split": args.train_split, "points": len(train_points), "validation": figures,
+                  "seconds": round(time.perf_counter() - t_start, 1)}
+        print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+        return 0
     model = _fit_or_load(args, train_dialogues, train_schema, train_points, log)
 
     test_schemas = load_sgd_schemas(test_schema)

@@ -237,6 +237,60 @@ def test_warm_up_caches_every_compatible_pair(model, dev_schemas):
     assert model.warm_up() == 0  # nothing left to compute
 
 
+def _later_only_dialogues(train_dialogues):
+    """The fixture's train dialogues with every weather -> hotel dialogue of the kind where the
+    hotel's location comes later, through a system question the user accepts ("In Modesto?"
+    "Yes please."), in twelve cities."""
+    later = [d for d in train_dialogues if d["dialogue_id"] == "2_003"]
+    others = [d for d in train_dialogues if not d["dialogue_id"].startswith("2_")]
+    cities = ["Yuma", "Bend", "Ukiah", "Lodi", "Merced", "Tulare", "Redding", "Eureka", "Turlock",
+              "Oxnard", "Salinas", "Vallejo"]
+    text = json.dumps(later[0])
+    copies = [json.loads(text.replace("Modesto", city).replace("2_003", f"2_1{i:02d}"))
+              for i, city in enumerate(cities)]
+    return others + copies
+
+
+@pytest.mark.slow
+def test_first_frame_labels_leave_later_proposals_to_the_system(minilm, train_dialogues,
+                                                                 train_schemas):
+    dialogues = _later_only_dialogues(train_dialogues)
+    points = list(iter_carry_points(dialogues, train_schemas))
+    assert any(p.later and not p.gold for p in points)  # the hotel's location is only ever later
+    first_frame = CarryoverModel(embedder=minilm, labels="first_frame").fit(dialogues,
+                                                                            train_schemas)
+    with_later = CarryoverModel(embedder=minilm).fit(dialogues, train_schemas)
+    assert with_later.labels == "all"  # the default
+    ctx = [_value(train_schemas, "Weather_1", "city", "Yreka")]
+    hotel = train_schemas["Hotels_1"]
+    assert [d.target_slot for d in with_later.decide(ctx, hotel)] == ["location"]
+    assert first_frame.decide(ctx, hotel) == []
+    # what the first frame does take is still carried
+    ctx = [_value(train_schemas, "Restaurants_1", "city", "Yreka")]
+    decided = first_frame.decide(ctx, train_schemas["RideSharing_1"])
+    assert {d.target_slot for d in decided} == {"destination"}
+
+
+@pytest.mark.slow
+def test_validation_on_train_holds_out_what_each_regime_says(minilm, train_dialogues,
+                                                             train_schemas):
+    from reasoner.eval_carryover import REGIMES, validate_on_train
+
+    points = list(iter_carry_points(train_dialogues, train_schemas))
+    figures = validate_on_train(points, train_schemas, labels=("first_frame",), thresholds=(0.5,),
+                                embedder=minilm)["first_frame"]
+    assert set(figures) == set(REGIMES)
+    for regime in REGIMES:
+        f = figures[regime][0.5]
+        assert f["rows"] > 0
+        assert all(0.0 <= f[k] <= 1.0 for k in f if k != "rows")
+    # four services, three domain pairs: held out, their carries are far harder to call
+    seen = figures["seen"][0.5]["first_frame_f1"]
+    assert seen > 0.8
+    assert figures["new_service"][0.5]["first_frame_f1"] < seen
+    assert figures["new_domain_pair"][0.5]["first_frame_f1"] < seen
+
+
 @pytest.mark.slow
 def test_eval_main_scores_model_and_baseline_in_one_run(capsys):
     from reasoner.eval_carryover import main
