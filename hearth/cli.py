@@ -328,15 +328,17 @@ _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_
 
 def _eval(module: str, ctx: typer.Context) -> None:
     import importlib
+    module, _, function = module.partition(":")
     try:
-        main_fn = importlib.import_module(module).main
+        main_fn = getattr(importlib.import_module(module), function or "main")
     except ModuleNotFoundError as err:
         _fail(HearthError(f"this evaluation is not available: {err}"))
     code = main_fn(list(ctx.args))
     raise typer.Exit(code or 0)
 
 
-# (the typer app, the command name, the module whose main() takes the arguments, the help)
+# (the typer app, the command name, the module whose main() takes the arguments, or
+# "module:function", the help)
 _PASSTHROUGH_COMMANDS = [
     (eval_app, "activities", "reasoner.eval_activities",
      "Activity recognition on binary-sensor logs (--format kasteren --train DIR --test DIR)."),
@@ -358,6 +360,9 @@ _PASSTHROUGH_COMMANDS = [
      "--history FILE --events FILE [--split YYYY-MM-DD] [--json])."),
     (eval_app, "carryover", "reasoner.eval_carryover",
      "Cross-skill slot carryover on Schema-Guided Dialogue (--data DIR --split dev)."),
+    (eval_app, "sgd", "reasoner.eval_carryover:sgd_main",
+     "Carryover and next-service ranking on Schema-Guided Dialogue files (--train FILE --test "
+     "FILE --schema FILE [--online])."),
     (eval_app, "self-learning", "reasoner.eval_self_learning",
      "Learned rewrites on simulated households (--format slurp --data FILE --seed S --json)."),
 ]

@@ -93,6 +93,7 @@ from kg.errors import HearthError
 
 __all__ = [
     "CarryDecision",
+    "CarryHistory",
     "CarryPoint",
     "CarryoverError",
     "CarryoverModel",
@@ -367,6 +368,64 @@ def value_matches(predicted: str, gold: Iterable[str]) -> bool:
     """Whether a predicted value equals any gold alternative, case-insensitively."""
     p = predicted.strip().lower()
     return any(p == g.strip().lower() for g in gold)
+
+
+class CarryHistory:
+    """What carried in one household's (or one assistant's) own conversations.
+
+    For each pair of a source slot and a target slot, how often a value of the source was in the
+    context when the target's service began (``seen``), and how often it was the value the
+    target then held (``carried``): the feedback a conversation gives once its frames are known.
+    Counted by service and slot, and by domain and slot for services the history has not met.
+    :meth:`CarryoverModel.decide` reads it as evidence that updates the model's probability
+    (``history_prior``: how many of these observations the model is worth), so what carries in
+    this household wins once it has shown it a few times, where the training dialogues had
+    nothing like it.
+
+    >>> s = ServiceSchema.from_sgd({"service_name": "RideSharing_1", "slots": [
+    ...     {"name": "destination"}], "intents": []})
+    >>> venue = ContextValue(SlotSpec("Events_1", "event_location"), "Oracle Park")
+    >>> h = CarryHistory()
+    >>> h.add([venue], s, {"destination": ("Oracle Park",)})
+    >>> h.rate(venue.slot, s.slot("destination"))
+    (1.0, 1.0)
+    """
+
+    def __init__(self) -> None:
+        self.seen: Counter = Counter()
+        self.carried: Counter = Counter()
+
+    @staticmethod
+    def _keys(source: SlotSpec, target: SlotSpec) -> tuple[tuple, tuple]:
+        return ((source.key, target.key),
+                (service_domain(source.service), source.name, service_domain(target.service),
+                 target.name))
+
+    def add(self, context: Sequence[ContextValue], target: ServiceSchema,
+            filled: Mapping[str, Iterable[str]], *, exclude_slots: Iterable[str] = ()) -> None:
+        """Count one service's start: ``context`` the values held before it, ``filled`` the
+        values its slots held (alternatives allowed), ``exclude_slots`` those the user gave."""
+        skip = set(exclude_slots)
+        for t in target.slots:
+            if t.name in skip:
+                continue
+            gold = tuple(filled.get(t.name, ()))
+            for source in {c.slot for c in context}:
+                hit = any(value_matches(c.value, gold) for c in context if c.slot == source)
+                for k in self._keys(source, t):
+                    self.seen[k] += 1
+                    self.carried[k] += hit
+
+    def rate(self, source: SlotSpec, target: SlotSpec) -> tuple[float, float]:
+        """``(carried, seen)`` for the pair: by service when the history has met it, else by
+        domain."""
+        for k in self._keys(source, target):
+            if self.seen[k]:
+                return float(self.carried[k]), float(self.seen[k])
+        return 0.0, 0.0
+
+    def __len__(self) -> int:
+        return int(sum(v for k, v in self.seen.items() if len(k) == 2))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -820,11 +879,14 @@ class CarryoverModel:
         n_folds: int = 5,
         max_iter: int = 150,
         labels: str = "all",
+        history_prior: float = 5.0,
         seed: int = 13,
     ) -> None:
         if labels not in ("all", "first_frame"):
             raise CarryoverError(f"labels must be 'all' or 'first_frame', not {labels!r}")
         self.labels = labels
+        # how many of a household's own observations of a slot pair the model's score is worth
+        self.history_prior = history_prior
         self.embedder = embedder if embedder is not None else MiniLMEmbedder()
         self.threshold = threshold
         self.knn_sharpness = knn_sharpness
@@ -1396,8 +1458,10 @@ class CarryoverModel:
         *,
         exclude_slots: Iterable[str] = (),
         turn: int | None = None,
+        history: CarryHistory | None = None,
     ) -> list[tuple[ContextValue, SlotSpec, float]]:
-        """The carry probability of every (context value, target slot) pair."""
+        """The carry probability of every (context value, target slot) pair; with a ``history``,
+        updated by what carried in it (see :class:`CarryHistory`)."""
         self._require_fitted()
         schema = self._schema(target_service_schema)
         blk = self._block(context_values, schema, exclude_slots, turn)
@@ -1410,8 +1474,13 @@ class CarryoverModel:
         X = np.hstack([stats, _relative(stats, blk.shape), blk.static])[ok]
         probs = self._clf.predict_proba(X)
         n = len(blk.tslots)
-        return [(blk.ctx[r // n], blk.tslots[r % n], float(p))
-                for r, p in zip(np.flatnonzero(ok), probs)]
+        out = [(blk.ctx[r // n], blk.tslots[r % n], float(p))
+               for r, p in zip(np.flatnonzero(ok), probs)]
+        if history is not None and history.seen:
+            a = self.history_prior
+            out = [(c, t, (k + a * p) / (m + a)) for c, t, p in out
+                   for k, m in [history.rate(c.slot, t)]]
+        return out
 
     def _schema(self, s: ServiceSchema | Mapping) -> ServiceSchema:
         schema = s if isinstance(s, ServiceSchema) else ServiceSchema.from_sgd(s)
@@ -1427,16 +1496,18 @@ class CarryoverModel:
         exclude_slots: Iterable[str] = (),
         turn: int | None = None,
         threshold: float | None = None,
+        history: CarryHistory | None = None,
     ) -> list[CarryDecision]:
         """For each slot of the newly active service, the context value that fills it, if any.
 
         ``exclude_slots`` are slots the user gave in this turn (understanding fills them);
-        ``turn`` is the current turn index (for recency; defaults to just after the context).
+        ``turn`` is the current turn index (for recency; defaults to just after the context);
+        ``history``: what carried in this household's own conversations (:class:`CarryHistory`).
         Decisions are one-to-one: a slot gets at most one value, a value fills at most one slot.
         """
         thr = self.threshold if threshold is None else threshold
         scored = self.score_pairs(context_values, target_service_schema,
-                                  exclude_slots=exclude_slots, turn=turn)
+                                  exclude_slots=exclude_slots, turn=turn, history=history)
         scored.sort(key=lambda x: (-x[2], -x[0].turn))
         used_targets: set[str] = set()
         used_values: set[str] = set()
@@ -1449,8 +1520,13 @@ class CarryoverModel:
                 continue
             used_targets.add(t.name)
             used_values.add(vkey)
+            reasons = self._reasons(c, t, p)
+            k, m = history.rate(c.slot, t) if history is not None else (0.0, 0.0)
+            if m:
+                reasons = (f"carried {int(k)}/{int(m)} times from {c.slot.name} to {t.name} in "
+                           "this household's conversations",) + reasons
             out.append(CarryDecision(t.name, self._fit_value(c.value, t), c.service, c.slot.name,
-                                     round(p, 4), self._reasons(c, t, p), c.variants))
+                                     round(p, 4), reasons, c.variants))
         return out
 
     @staticmethod
@@ -1498,6 +1574,7 @@ class CarryoverModel:
             "n_folds": self.n_folds,
             "max_iter": self.max_iter,
             "labels": self.labels,
+            "history_prior": self.history_prior,
             "seed": self.seed,
             "types": [TYPES[t] for t in self._types],
             "features": list(FEATURES),
@@ -1540,7 +1617,7 @@ class CarryoverModel:
             )
         m = cls(embedder=embedder, threshold=config["threshold"], knn_sharpness=config["knn_sharpness"],
                 n_folds=config["n_folds"], max_iter=config["max_iter"], labels=config["labels"],
-                seed=config["seed"])
+                history_prior=config.get("history_prior", 5.0), seed=config["seed"])
         for srv, name, desc, cat, pv in config["slots"]:
             m._append_slot(SlotSpec(srv, name, desc, cat, tuple(pv)))
         m._types = np.array([_TYPE_ID[t] for t in config["types"]], dtype=np.int64)

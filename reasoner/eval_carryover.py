@@ -1,6 +1,9 @@
 """Evaluate cross-skill carryover on Schema-Guided Dialogue, with its baseline in the same run.
 
-``main(argv)`` (wired by the lead to ``hearth eval carryover --data DIR --split dev --json``):
+``main(argv)`` (``hearth eval carryover --data DIR --split dev --json``; ``hearth eval sgd
+--train FILE --test FILE --schema FILE --json``, issue 5's form, is :func:`sgd_main`: the same with
+the next-service figures, the train schema found beside the train file or given by
+``--train-schema``):
 
 * fits :class:`reasoner.carryover.CarryoverModel` on the train split (or loads ``--model``;
   the fitted model is cached under ``--cache-dir``, default ``/tmp/hearth-cache``, keyed by the
@@ -18,6 +21,11 @@
   :meth:`~reasoner.carryover.CarryoverModel.warm_up` on the split's schema;
 * with ``--next-service``, adds the next-service figures of :mod:`reasoner.transitions` on the
   same split (``next_service_top1/top3``, ``baseline_next_service_top1/top3``);
+* with ``--online``, also scores prequentially (keys prefixed ``online_``): the dialogues are
+  visited in a seeded random order as one assistant's history; each point is decided before its
+  dialogue is learned from, then what carried in it is counted into a
+  :class:`~reasoner.carryover.CarryHistory` (and, with ``--next-service``, its transitions into
+  a :class:`~reasoner.transitions.TransitionHistory`) that later decisions read;
 * with ``--validate-train``, scores nothing of ``--split`` and instead cross-validates the model
   inside the train split (:func:`validate_on_train`), the ground for its design choices.
 
@@ -37,6 +45,8 @@ import numpy as np
 
 from reasoner.carryover import (
     FORMAT_VERSION,
+    CarryHistory,
+    CarryoverError,
     CarryoverModel,
     CarryPoint,
     RateBaseline,
@@ -200,9 +210,16 @@ def _fit_or_load(args, train_dialogues: Path, train_schema: Path, train_points, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="eval carryover", description=__doc__.split("\n")[0])
-    ap.add_argument("--data", required=True, help="SGD folder: {split}_dialogues.json.gz, {split}_schema.json")
+    ap.add_argument("--data", help="SGD folder: {split}_dialogues.json.gz, {split}_schema.json")
     ap.add_argument("--split", default="dev", help="split to score (default dev)")
     ap.add_argument("--train-split", default="train", help="split to learn from (default train)")
+    ap.add_argument("--train", help="instead of --data: the train dialogues (a JSON list, .gz allowed)")
+    ap.add_argument("--test", help="instead of --data: the dialogues to score")
+    ap.add_argument("--schema", help="with --test: the test split's schema")
+    ap.add_argument("--train-schema", help="with --train: its schema (default: beside it, "
+                    "{prefix}_schema.json or schema.json)")
+    ap.add_argument("--online", action="store_true",
+                    help="also score prequentially, learning from each dialogue once scored")
     ap.add_argument("--model", help="a saved CarryoverModel folder to use instead of fitting")
     ap.add_argument("--cache-dir", default="/tmp/hearth-cache",
                     help="where the fitted model is cached ('' to disable)")
@@ -224,9 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(msg, file=sys.stderr)
 
     t_start = time.perf_counter()
-    data = Path(args.data)
-    train_dialogues, train_schema = sgd_split_paths(data, args.train_split)
-    test_dialogues, test_schema = sgd_split_paths(data, args.split)
+    train_dialogues, train_schema, test_dialogues, test_schema = _paths(args)
     train_schemas = load_sgd_schemas(train_schema)
     train_raw = load_sgd_dialogues(train_dialogues)
     train_points = list(iter_carry_points(train_raw, train_schemas))
@@ -255,13 +270,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         latencies.append((time.perf_counter() - t0) * 1000)
     index = {id(p): i for i, p in enumerate(test_points)}
     decide = lambda p: decisions[index[id(p)]]  # noqa: E731
+    scorers = [("", decide)]
+    if args.online:
+        learned = online_decisions(model, test_points, test_schemas)
+        scorers.append(("online_", lambda p: learned[id(p)]))
 
     baseline = RateBaseline(key="name").fit(train_points, train_schemas)
     base_decide = lambda p: baseline.decide(p.context, test_schemas[p.service],  # noqa: E731
                                             exclude_slots=p.given)
 
-    result: dict[str, object] = {"split": args.split, "points": len(test_points)}
-    for prefix, fn in (("", decide), ("baseline_", base_decide)):
+    result: dict[str, object] = {"split": args.split if args.data else str(test_dialogues),
+                                 "points": len(test_points)}
+    for prefix, fn in scorers + [("baseline_", base_decide)]:
         for ff, label in ((True, "carryover"), (False, "with_later_carryover")):
             s = score(fn, test_points, first_frame=ff)
             result[f"{prefix}{label}_precision"] = s["precision"]
@@ -280,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         t_points = iter_transition_points(train_raw, train_schemas, with_context=True)
         e_points = iter_transition_points(load_sgd_dialogues(test_dialogues), test_schemas, with_context=True)
-        ns = next_service_figures(t_points, e_points, train_schemas, test_schemas)
+        ns = next_service_figures(t_points, e_points, train_schemas, test_schemas,
+                                  online=args.online)
         result |= {k: v for k, v in ns.items() if k != "points"}
 
     result["seconds"] = round(time.perf_counter() - t_start, 1)
@@ -290,6 +311,66 @@ def main(argv: Sequence[str] | None = None) -> int:
         for k, v in result.items():
             print(f"{k}: {v}")
     return 0
+
+
+def online_decisions(model: CarryoverModel, points: Sequence[CarryPoint], schemas, *,
+                     seed: int = 13) -> dict[int, list]:
+    """Prequential decisions (by ``id`` of the point): dialogues in a seeded random order, each
+    point decided with what the earlier dialogues taught (:class:`CarryHistory`), then its own
+    carries counted in."""
+    import random
+    from collections import defaultdict
+
+    by_dialogue: dict[str, list[CarryPoint]] = defaultdict(list)
+    for p in points:
+        by_dialogue[p.dialogue_id].append(p)
+    order = sorted(by_dialogue)
+    random.Random(seed).shuffle(order)
+    history = CarryHistory()
+    out: dict[int, list] = {}
+    for d in order:
+        for p in by_dialogue[d]:
+            out[id(p)] = model.decide(p.context, schemas[p.service], exclude_slots=p.given,
+                                      turn=p.turn_index, history=history)
+        for p in by_dialogue[d]:
+            history.add(p.context, schemas[p.service], p.gold, exclude_slots=p.given)
+    return out
+
+
+def _beside(dialogues: Path) -> Path:
+    """The schema file next to a dialogues file: ``{prefix}_schema.json``, else ``schema.json``."""
+    name = dialogues.name
+    prefix = name.split("_dialogues")[0] if "_dialogues" in name else None
+    for candidate in ([dialogues.with_name(f"{prefix}_schema.json")] if prefix else []) + \
+            [dialogues.with_name("schema.json")]:
+        if candidate.is_file():
+            return candidate
+    raise CarryoverError(
+        f"no schema beside {dialogues} (looked for "
+        f"{(prefix + '_schema.json, ') if prefix else ''}schema.json): pass --train-schema FILE")
+
+
+def _paths(args) -> tuple[Path, Path, Path, Path]:
+    """(train dialogues, train schema, test dialogues, test schema) from ``--data``/``--split``
+    or from ``--train``/``--test``/``--schema``."""
+    if args.train or args.test:
+        if not (args.train and args.test and args.schema):
+            raise SystemExit("--train, --test and --schema go together (or pass --data DIR)")
+        train = Path(args.train)
+        train_schema = Path(args.train_schema) if args.train_schema else _beside(train)
+        return train, train_schema, Path(args.test), Path(args.schema)
+    if not args.data:
+        raise SystemExit("pass --data DIR (an SGD folder) or --train FILE --test FILE --schema FILE")
+    train, train_schema = sgd_split_paths(args.data, args.train_split)
+    test, test_schema = sgd_split_paths(args.data, args.split)
+    return train, train_schema, test, test_schema
+
+
+def sgd_main(argv: Sequence[str] | None = None) -> int:
+    """``hearth eval sgd --train FILE --test FILE --schema FILE [--online] --json``: carryover and
+    next-service figures in one run (:func:`main` with ``--next-service``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return main(argv if "--next-service" in argv else ["--next-service", *argv])
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pytest
 
 from kg.errors import HearthError
 from reasoner.carryover import (
+    CarryHistory,
     CarryoverError,
     CarryoverModel,
     ContextValue,
@@ -200,6 +201,42 @@ def test_unseen_service_is_filled_from_its_descriptions(model, train_schemas, de
 
 
 @pytest.mark.slow
+def test_what_carried_in_the_households_conversations_updates_decisions(model, train_schemas,
+                                                                        dev_schemas):
+    ctx = [_value(train_schemas, "Weather_1", "city", "Yreka"),
+           _value(train_schemas, "Weather_1", "date", "March 9th")]
+    lodging = dev_schemas["Lodging_9"]
+    dates_carried, towns_not = CarryHistory(), CarryHistory()
+    for city, day in [("Ukiah", "May 2nd"), ("Chico", "June 1st"), ("Napa", "July 4th")] * 2:
+        earlier = [_value(train_schemas, "Weather_1", "city", city),
+                   _value(train_schemas, "Weather_1", "date", day)]
+        dates_carried.add(earlier, lodging, {"town": (city,), "arrival_date": (day,)})
+        towns_not.add(earlier, lodging, {"town": ("Eureka",)})
+    # training never took a weather date to a hotel; this household did, six times out of six
+    decided = {d.target_slot: d for d in model.decide(ctx, lodging, history=dates_carried)}
+    assert decided["arrival_date"].value == "March 9th" and decided["town"].value == "Yreka"
+    assert decided["arrival_date"].reasons[0] == (
+        "carried 6/6 times from date to arrival_date in this household's conversations")
+    assert "arrival_date" not in {d.target_slot for d in model.decide(ctx, lodging)}
+    # where its towns never came from the weather, the town is not carried either
+    assert "town" not in {d.target_slot for d in model.decide(ctx, lodging, history=towns_not)}
+    assert len(dates_carried) == 2 * 6 * len(lodging.slots)
+
+
+def test_carry_history_counts_by_service_then_by_domain(train_schemas, dev_schemas):
+    history = CarryHistory()
+    city = _value(train_schemas, "Weather_1", "city", "Yreka")
+    history.add([city], dev_schemas["Lodging_9"], {"town": ("yreka",)},
+                exclude_slots={"arrival_date"})
+    town = dev_schemas["Lodging_9"].slot("town")
+    assert history.rate(city.slot, town) == (1.0, 1.0)
+    assert history.rate(city.slot, dev_schemas["Lodging_9"].slot("arrival_date")) == (0.0, 0.0)
+    # another weather service of the same domain: the domain's count
+    assert history.rate(SlotSpec("Weather_7", "city"), town) == (1.0, 1.0)
+    assert history.rate(SlotSpec("Movies_1", "city"), town) == (0.0, 0.0)
+
+
+@pytest.mark.slow
 def test_user_given_slots_are_left_alone(model, train_schemas):
     ctx = [_value(train_schemas, "Restaurants_1", "city", "Yreka"),
            _value(train_schemas, "Restaurants_1", "party_size", "2")]
@@ -303,3 +340,31 @@ def test_eval_main_scores_model_and_baseline_in_one_run(capsys):
     assert {"with_later_carryover_f1", "baseline_with_later_carryover_f1", "decide_p95_ms"} <= set(result)
     # the issue's keys hold its definition: the carries into the new service's first frame
     assert result["first_frame_carryover_f1"] == result["carryover_f1"]
+
+
+@pytest.mark.slow
+def test_eval_sgd_takes_the_issues_files_and_scores_online_too(capsys):
+    from reasoner.eval_carryover import sgd_main
+
+    assert sgd_main(["--train", str(FIXTURES / "train_dialogues.json"),
+                     "--test", str(FIXTURES / "dev_dialogues.json"),
+                     "--schema", str(FIXTURES / "dev_schema.json"),
+                     "--online", "--cache-dir", "", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["points"] == 4 and result["carryover_f1"] == 1.0
+    keys = ("carryover_precision", "carryover_recall", "online_carryover_f1", "next_service_top1",
+            "next_service_top3", "baseline_next_service_top1", "baseline_next_service_top3",
+            "online_next_service_top3", "online_history_baseline_next_service_top3")
+    assert all(0.0 <= result[k] <= 1.0 for k in keys)
+
+
+def test_eval_sgd_says_where_the_train_schema_should_be(tmp_path):
+    from reasoner.eval_carryover import sgd_main
+
+    train = tmp_path / "mine.json"
+    train.write_text("[]", encoding="utf-8")
+    with pytest.raises(CarryoverError, match="pass --train-schema FILE"):
+        sgd_main(["--train", str(train), "--test", str(FIXTURES / "dev_dialogues.json"),
+                  "--schema", str(FIXTURES / "dev_schema.json"), "--json"])
+    with pytest.raises(SystemExit, match="go together"):
+        sgd_main(["--train", str(train), "--json"])
