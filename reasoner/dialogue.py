@@ -1061,6 +1061,48 @@ def load_carryover_model(path: str | Path | None = None, *, search: bool = True)
     return None
 
 
+def carry_history(state: "DialogueState", schemas: Mapping[str, Any], *,
+                  exclude_session: str | None = None):
+    """What carried in a household's own conversations, as a
+    :class:`reasoner.carryover.CarryHistory`: for every frame that opened while others held
+    values, the values they held then (the latest of each slot before the frame opened) and what
+    the frame's slots held in the end, once the user had kept, said or corrected them. Slots the
+    user gave in the opening turn are left out (nothing was carried into them).
+    ``exclude_session``: the conversation still going on."""
+    from .carryover import CarryHistory, ContextValue
+
+    history = CarryHistory()
+    for sid, session in state.sessions.items():
+        if sid == exclude_session:
+            continue
+        for skill, frame in session.frames.items():
+            schema = schemas.get(skill)
+            if schema is None:
+                continue
+            context = []
+            for other, fr in session.frames.items():
+                if other == skill or other not in schemas:
+                    continue
+                then: dict[str, SlotState] = {}
+                for v in [*fr.history, *fr.slots.values()]:
+                    if v.turn < frame.opened_turn and \
+                            v.turn >= getattr(then.get(v.slot), "turn", -1):
+                        then[v.slot] = v
+                for v in then.values():
+                    try:
+                        slot = schemas[other].slot(v.slot)
+                    except Exception:
+                        continue
+                    context.append(ContextValue(slot, spoken(v.value, v.value_type), turn=v.turn))
+            if not context:
+                continue
+            opened = {n for n, v in frame.slots.items()
+                      if v.source == "said" and v.turn == frame.opened_turn}
+            filled = {n: (spoken(v.value, v.value_type),) for n, v in frame.slots.items()}
+            history.add(context, schema, filled, exclude_slots=opened)
+    return history
+
+
 class Carryover:
     """Which values held in a session fill the slots of a skill that just became active.
 
@@ -1076,10 +1118,13 @@ class Carryover:
     """
 
     def __init__(self, spec: DialogueSpec | None = None, model=None, *, catalogue=None,
-                 threshold: float = 0.5, type_prior: float = 0.8, result_prior: float = 0.6):
+                 threshold: float = 0.5, type_prior: float = 0.8, result_prior: float = 0.6,
+                 history_prior: float = 5.0):
         self.spec = spec or default_spec()
         self.schemas = service_schemas(self.spec, catalogue)
         self.threshold = threshold
+        # how many of the household's own observations of a slot pair the score is worth
+        self.history_prior = history_prior
         self.type_prior = type_prior
         self.result_prior = result_prior
         self.model = model
@@ -1105,12 +1150,15 @@ class Carryover:
 
     def decide(self, held: Sequence[SlotState], skill: str, *, exclude: Iterable[str] = (),
                turn: int | None = None, directory: Directory | None = None,
-               slots: Iterable[str] | None = None, learned: bool = True) -> list[CarryChoice]:
+               slots: Iterable[str] | None = None, learned: bool = True,
+               history=None) -> list[CarryChoice]:
         """The values to carry into ``skill``'s ``slots`` (default: all of its slots but the
         ``exclude``d ones) from ``held`` (the values of the session's other frames).
         ``learned=False`` scores by types alone (what an offer would carry, cheaply: the model
         can only reorder values the types let through, since the type prior is above the
-        threshold)."""
+        threshold). ``history``: what carried in the household's earlier conversations
+        (:func:`carry_history`), which updates each pair's score as evidence (a Dirichlet
+        posterior whose prior, the score, is worth ``history_prior`` observations)."""
         exclude = set(exclude)
         infos = self.spec.services.get(skill, {})
         wanted = set(slots) if slots is not None else set(infos)
@@ -1132,6 +1180,11 @@ class Carryover:
             reasons = (f"a {cls} fills {t.range} (prior {prior:.2f})",)
             if use_model:
                 reasons += (f"learned carryover {p_model:.2f}",) + tuple(why[:2])
+            k, m = self._observed(history, v, skill, t.name)
+            if m:
+                p = (k + self.history_prior * p) / (m + self.history_prior)
+                reasons += (f"carried {k:g} of {m:g} times from {possessive(v.skill)} {v.slot} "
+                            "in this household's conversations",)
             scored.append((p, v, t, reasons))
         scored.sort(key=lambda x: (-x[0], -x[1].turn, x[1].skill, x[1].slot, x[2].name))
         used_t, used_v, out = set(), set(), []
@@ -1145,6 +1198,15 @@ class Carryover:
             used_v.add(key)
             out.append(CarryChoice(t.name, v.value, t.range, v, round(p, 4), reasons))
         return out
+
+    def _observed(self, history, v: SlotState, skill: str, target: str) -> tuple[float, float]:
+        if history is None or not history.seen or v.skill not in self.schemas:
+            return 0.0, 0.0
+        try:
+            return history.rate(self.schemas[v.skill].slot(v.slot),
+                                self.schemas[skill].slot(target))
+        except Exception:  # a slot the schemas do not know: no evidence
+            return 0.0, 0.0
 
     def _learned(self, held, skill, exclude, turn) -> dict:
         from .carryover import ContextValue
@@ -1437,8 +1499,9 @@ class DialogueComponent:
         if session is not None and (frame is None or accepted is not None or
                                     (intent and frame.intent != intent)):
             filled_by_user = {n for n, v in current.items() if v.source == "said"} | set(said)
+            history = carry_history(state, self.carryover.schemas, exclude_session=sid)
             for p in self.prefill(session, skill, intent, exclude=filled_by_user,
-                                  keep=set(values), turn=turn):
+                                  keep=set(values), turn=turn, history=history):
                 fill(p.slot, p.value, p.value_type, p.source, (item.iri, p.source_value.event),
                      from_skill=p.source_value.skill, from_slot=p.source_value.slot,
                      source_event=p.source_value.event, rule=p.rule.iri if p.rule else None,
@@ -1460,11 +1523,13 @@ class DialogueComponent:
 
     def prefill(self, session: Session, skill: str, intent: str | None, *,
                 exclude: Iterable[str] = (), keep: Iterable[str] = (),
-                turn: int | None = None, learned: bool = True) -> list["Prefill"]:
+                turn: int | None = None, learned: bool = True,
+                history=None) -> list["Prefill"]:
         """The values ``skill`` would take from the rest of ``session`` if it became active now
         with ``intent``: rule targets first (rules over everything but what the user said:
         ``exclude``), then the intent's other slots by carryover (not those in ``keep``, which
-        hold values already)."""
+        hold values already; ``history``: what carried in the household's earlier
+        conversations, :func:`carry_history`)."""
         out: list[Prefill] = []
         exclude, keep = set(exclude), set(keep)
         for rule in self.spec.rules_for(skill):
@@ -1484,7 +1549,7 @@ class DialogueComponent:
             for c in self.carryover.decide(session.values(exclude=skill), skill,
                                            exclude=keep | exclude, turn=turn,
                                            directory=self.directory, slots=wanted,
-                                           learned=learned):
+                                           learned=learned, history=history):
                 out.append(Prefill(c.slot, c.value, c.value_type, "carried", c.source, None,
                                    c.score, "; ".join(c.reasons)))
         return out

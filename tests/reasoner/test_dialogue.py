@@ -108,6 +108,32 @@ def test_a_place_is_carried_into_a_ride_destination():
     assert dest.source_event == home.ids.event(said) and home.ids.event(said) in dest.derived_from
 
 
+def _weather_then_taxi(home, session, day, *, correct_to=None):
+    say(home, "08:40", "what's the weather in Half Moon Bay", "weather.forecast",
+        {"name": "Half Moon Bay"}, session=session, day=day)
+    events = say(home, "08:41", "get me a taxi", "rideshare.book_ride", session=session, day=day)
+    if correct_to:
+        say(home, "08:42", f"no, to {correct_to}", "rideshare.book_ride",
+            {"destination": correct_to}, session=session, day=day)
+    return fills(events, slot="destination")
+
+
+def test_a_household_that_always_corrects_a_carry_stops_getting_it():
+    home = _home()
+    for day in (1, 2, 3, 4):   # four mornings the taxi was for somewhere else
+        [dest] = _weather_then_taxi(home, f"s{day}", day, correct_to="Pescadero")
+        assert dest.value == "Half Moon Bay"
+    assert _weather_then_taxi(home, "s5", 5) == []
+    # another household, whose taxis went where the weather was: carried, and it says why
+    kept = _home()
+    for day in (1, 2):
+        _weather_then_taxi(kept, f"s{day}", day)
+    [dest] = _weather_then_taxi(kept, "s3", 3)
+    assert dest.value == "Half Moon Bay" and dest.score > 0.8
+    assert "carried 2 of 2 times from weather's name in this household's conversations" \
+        in dest.reason
+
+
 def test_carryover_follows_ontology_types():
     spec = DialogueSpec.load()
     carry = Carryover(spec)
