@@ -501,18 +501,23 @@ def build_static_model(
         ) from err
     root.mkdir(parents=True, exist_ok=True)
     model = distill(model_name=str(teacher), pca_dims=pca_dims, device="cpu")
-    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=root))
+    write_folder(folder, model.save_pretrained, lambda err: EncoderUnavailableError(
+        f"could not write the static model to {folder}: {err}; set HEARTH_CACHE to a writable folder"))
+    return folder
+
+
+def write_folder(folder: Path, write: Callable[[str], None], error: Callable[[OSError], Exception]) -> None:
+    """``write(path)`` into a fresh folder beside ``folder``, which it then replaces whole: a
+    reader never sees half a model. An ``OSError`` leaves no scraps and raises ``error(err)``."""
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
-        model.save_pretrained(str(tmp))
+        write(str(tmp))
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise EncoderUnavailableError(
-            f"could not write the static model to {folder}: {err}; set HEARTH_CACHE to a writable folder"
-        ) from err
-    return folder
+        raise error(err) from err
 
 
 class StaticEncoder(_CachedEncoder):

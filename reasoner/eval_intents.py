@@ -10,7 +10,12 @@ corpus (a CLINC150-style JSON file: its ``train`` list of ``[text, intent]``, le
 calibration share, for ``--adapt-epochs`` epochs), once: the result is cached under
 ``~/.cache/hearth`` and is the same model ``--format clinc150 --finetune-epochs N`` trains.
 ``--finetune-epochs N`` fine-tunes on the task's own training data (per fold for SLURP); the
-out-of-scope threshold is then calibrated on a held-out share the encoder never saw.
+out-of-scope threshold is then calibrated on a held-out share the encoder never saw (SLURP has
+no out-of-scope: there every training example trains). ``--finetune-lr``, ``--finetune-head-lr``,
+``--finetune-freeze-layers`` and ``--finetune-batch-size`` set that fine-tuning; for SLURP,
+``--ensemble`` adds classifiers on the frozen encoders beside the fine-tuned one, and
+``--split-seed`` draws the folds with another seed (to choose settings on other folds than the
+reported ones).
 
 For SLURP, slots are scored too: per fold a :class:`reasoner.slot_tagger.SlotTagger` learns from
 the training records' ``sentence_annotation`` markup and tags each test utterance given the intent
@@ -145,6 +150,20 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(100.0 * float(x), 2)
 
 
+def finetune_options(args) -> dict[str, Any]:
+    """The ``finetune_encoder`` settings the command line gives (only those set)."""
+    opts: dict[str, Any] = {}
+    if args.finetune_lr is not None:
+        opts["learning_rate"] = args.finetune_lr
+    if args.finetune_head_lr is not None:
+        opts["head_learning_rate"] = args.finetune_head_lr
+    if args.finetune_freeze_layers:
+        opts["freeze_layers"] = args.finetune_freeze_layers
+    if args.finetune_batch_size is not None:
+        opts["batch_size"] = args.finetune_batch_size
+    return opts
+
+
 def _classifier(encoder, args, *, finetune: bool):
     from reasoner.intents import IntentClassifier
 
@@ -155,9 +174,37 @@ def _classifier(encoder, args, *, finetune: bool):
         calibration=args.calibration,
         finetune_epochs=args.finetune_epochs if finetune else 0,
         finetune_cache=args.format != "slurp",  # one model per fold is not worth keeping
+        finetune_options=finetune_options(args),
         seed=args.seed,
         log=_log,
     )
+
+
+def ensemble_members(args, *, adapted: bool) -> list[str]:
+    """The members ``--ensemble`` puts together: the classifier (on the fine-tuned encoder with
+    ``--finetune-epochs``), then classifiers on the frozen encoders that differ from it: the one
+    fine-tuning started from, and plain MiniLM when ``--adapt`` made that another one."""
+    members = ["finetuned" if args.finetune_epochs else "encoder"]
+    if args.finetune_epochs:
+        members.append("encoder")
+    if adapted:
+        members.append("plain")
+    return members
+
+
+def _slurp_model(encoder, plain, args):
+    """SLURP's per-fold model: the classifier, or with ``--ensemble`` an ``IntentEnsemble`` of the
+    members ``ensemble_members`` names (the first at weight 1, the others at ``--ensemble-weight``)."""
+    from reasoner.intents import IntentEnsemble
+
+    main = _classifier(encoder, args, finetune=True)
+    if not args.ensemble:
+        return main
+    names = ensemble_members(args, adapted=plain is not encoder)
+    frozen = {"encoder": encoder, "plain": plain}
+    members = [main] + [_classifier(frozen[n], args, finetune=False) for n in names[1:]]
+    weights = [1.0] + [args.ensemble_weight] * (len(members) - 1)
+    return IntentEnsemble(members, weights=weights)
 
 
 def eval_hwu64(args, encoder, plain) -> dict[str, Any]:
@@ -263,6 +310,7 @@ def eval_slurp(args, encoder, plain) -> dict[str, Any]:
     if not path:
         raise IntentDataError("--format slurp needs --data FILE (SLURP JSON lines)")
     recs = read_slurp(path)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
     texts = np.array([r["sentence"] for r in recs], dtype=object)
     labels = np.array([r["intent"] for r in recs], dtype=object)
     parts = {r["intent"]: (r.get("scenario"), r.get("action")) for r in recs}
@@ -278,7 +326,7 @@ def eval_slurp(args, encoder, plain) -> dict[str, Any]:
 
         with warnings.catch_warnings():  # intents with fewer records than folds are expected here
             warnings.simplefilter("ignore")
-            skf = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=args.seed)
+            skf = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=split_seed)
             splits = list(skf.split(texts, labels))
     from reasoner.slot_tagger import SlotTagger, parse_annotation, span_f1, spans_of
 
@@ -295,7 +343,9 @@ def eval_slurp(args, encoder, plain) -> dict[str, Any]:
             te, lte, mte = test_texts, test_labels, test_marked
         else:
             te, lte, mte = texts[b], labels[b], marked[b]
-        clf = _classifier(encoder, args, finetune=True).fit(list(texts[a]), list(labels[a]))
+        # no out-of-scope here: every example trains (the encoder too), and none is held out
+        # to calibrate a threshold that best_guess ignores
+        clf = _slurp_model(encoder, plain, args).fit(list(texts[a]), list(labels[a]), calibrate=False)
         preds = [p.best_guess for p in clf.predict(list(te))]
         nn = nearest_neighbour_predict(plain, list(texts[a]), list(labels[a]), list(te))
         # slots: a tagger learned from the fold's annotations, reading each test utterance with
@@ -326,6 +376,8 @@ def eval_slurp(args, encoder, plain) -> dict[str, Any]:
         "slot_recall": _round(slots["recall"]),
         "nn_baseline_accuracy": _round(np.mean(np.asarray(nn_all, dtype=object) == gold)),
         "folds": len(splits) if not args.test else None,
+        "split_seed": split_seed if not args.test else None,
+        "ensemble": ensemble_members(args, adapted=plain is not encoder) if args.ensemble else None,
         "n_records": len(recs),
         "n_intents": len(set(labels)),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -354,12 +406,29 @@ def parser() -> argparse.ArgumentParser:
                    help="epochs of the --adapt fine-tuning (default 1)")
     p.add_argument("--finetune-epochs", type=int, default=0,
                    help="fine-tune MiniLM on the task's own training data for N epochs (default 0)")
+    p.add_argument("--finetune-lr", type=float, default=None,
+                   help="learning rate of that fine-tuning (default 2e-5)")
+    p.add_argument("--finetune-head-lr", type=float, default=None,
+                   help="learning rate of the fine-tuning's cosine head (default 1e-3)")
+    p.add_argument("--finetune-freeze-layers", type=int, default=0,
+                   help="keep the embeddings and the lowest N transformer layers frozen while "
+                        "fine-tuning (their outputs are computed once: faster; default 0)")
+    p.add_argument("--finetune-batch-size", type=int, default=None,
+                   help="batch size of that fine-tuning (default 32)")
+    p.add_argument("--ensemble", action="store_true",
+                   help="slurp: combine the (fine-tuned) classifier with classifiers on the frozen "
+                        "encoders (the one it started from, and plain MiniLM)")
+    p.add_argument("--ensemble-weight", type=float, default=0.5,
+                   help="weight of each frozen-encoder member's log-probabilities (default 0.5)")
     p.add_argument("--lexical-weight", type=float, default=0.3)
     p.add_argument("--target-in-scope-recall", type=float, default=0.97,
                    help="share of in-scope utterances the calibrated threshold lets through (default 0.97)")
     p.add_argument("--calibration", default="auto", choices=("auto", "cross-validation", "held-out"),
                    help="where the threshold's held-out scores come from (default auto)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="slurp: seed of the fold split (default --seed); choose settings on another "
+                        "split than the one reported")
     p.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
     return p
 
@@ -370,6 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--finetune-epochs needs --encoder minilm (a static model is distilled, not trained)",
               file=sys.stderr)
         return 2
+    if args.ensemble and args.format != "slurp":
+        print("--ensemble is implemented for --format slurp only", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     try:
         encoder, plain, desc = build_encoder(args.encoder, adapt=args.adapt, seed=args.seed,
@@ -379,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReasonerError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    if args.finetune_epochs:
+        result["finetune"] = {"epochs": args.finetune_epochs, **finetune_options(args)}
     result.update(
         format=args.format,
         encoder=desc + (f"+finetune{args.finetune_epochs}" if args.finetune_epochs else ""),

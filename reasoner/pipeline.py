@@ -131,8 +131,23 @@ class Pipeline:
     def attach(self, home: Household) -> "Pipeline":
         """Runs the pipeline after every append to ``home`` from now on."""
         runner = _Runner(self, home)
+        self.prepare(home)
         home.log.subscribe(runner)
         return self
+
+    def prepare(self, home: Household) -> None:
+        """Lets each component that has a ``prepare(home)`` get ready for ``home`` (build its
+        per-household tables now rather than on the first event). A failure here is logged, not
+        raised: the component builds what it needs when the first event comes, as it would anyway."""
+        for component in self.components:
+            prepare = getattr(component, "prepare", None)
+            if prepare is None:
+                continue
+            try:
+                prepare(home)
+            except Exception as err:  # noqa: BLE001 - warming up is optional
+                log.warning("component %s could not prepare for household %s: %s",
+                            component.name, getattr(home, "id", home), err)
 
     def run(self, home: Household, appended: Sequence[Appended]) -> list[Appended]:
         """Runs the components over some appended events to a fixpoint; returns what it added."""

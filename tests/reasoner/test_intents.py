@@ -1,5 +1,6 @@
 """Few-shot intents: learns from ~10 examples, beats nearest neighbour, rejects the unrelated,
-grows without retraining, and survives a round trip to disk."""
+grows without retraining, survives a round trip to disk; fine-tuning with frozen layers, and
+classifiers voting together."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from reasoner.errors import IntentDataError, ModelFileError, NotFittedError
 from reasoner.intents import (
     IntentClassifier,
+    IntentEnsemble,
     IntentPrediction,
     finetune_encoder,
     nearest_neighbour_predict,
@@ -89,6 +91,32 @@ def test_add_intent_leaves_the_trained_weights_alone():
     np.testing.assert_array_equal(clf._Wl[: len(before[2])], before[1])
     assert clf.classes == before[2] + [NEW["name"]]
     assert NEW["name"] in clf and NEW["name"] in clf.imprinted
+
+
+def test_one_utterance_scores_as_it_does_in_a_batch():
+    # a single utterance takes the quick lexical path; a batch goes through sklearn: same numbers
+    clf = IntentClassifier(BagOfWordsEncoder(), lexical_weight=0.5).fit(TRAIN, TRAIN_LABELS)
+    batch = HELD + ["zzz", "What's the WEATHER like, in Half-Moon Bay??"]
+    together = clf._lex.transform(batch).toarray()
+    alone = np.vstack([clf._lex.transform([t]).toarray() for t in batch])
+    np.testing.assert_allclose(alone, together, atol=1e-6)
+    _, P = clf.intent_probabilities(batch)
+    for i, t in enumerate(batch[:5]):
+        np.testing.assert_allclose(clf.intent_probabilities([t])[1][0], P[i], atol=1e-5)
+
+
+def test_replacing_an_intent_in_place_scores_with_its_new_rows():
+    clf = IntentClassifier(BagOfWordsEncoder(), lexical_weight=1.0).fit(TRAIN, TRAIN_LABELS)
+    name = clf.intents[0]
+    text = "order a large pepperoni pizza with extra cheese"
+    clf._cosines([text])
+    clf.add_intent(name, [text], replace=True)  # its weight rows change in place
+    E, L = clf.encoder.encode([text]), clf._lex.transform([text])
+    expected = (E @ clf._We.T + 1.0 * (L @ np.array(clf._Wl).T)) / 2.0
+    a, b = clf._imprint_map  # an imprinted intent is put on the trained intents' scale
+    col = clf.classes.index(name)
+    expected[:, col] = a * expected[:, col] + b
+    np.testing.assert_allclose(clf._cosines([text]), expected, atol=1e-5)
 
 
 def test_add_intent_refuses_duplicates_and_empty_examples():
@@ -278,3 +306,144 @@ def test_fine_tuning_moves_the_encoder_and_keeps_it_usable(tmp_path):
     back = IntentClassifier.load(clf.save(tmp_path / "ft"))  # the tuned encoder travels along
     assert (tmp_path / "ft" / "encoder" / "config.json").exists()
     assert [p.intent for p in back.predict(HELD)] == [p.intent for p in clf.predict(HELD)]
+
+
+# -- fine-tuning with frozen lower layers, and classifiers voting together (IntentEnsemble) ----
+
+
+class HashedEncoder:
+    """A deterministic toy encoder: hashed words (or character trigrams), so no model is needed."""
+
+    def __init__(self, *, trigrams: bool = False, dim: int = 64):
+        self.trigrams = trigrams
+        self.dim = dim
+        self.name = "trigrams" if trigrams else "words"
+
+    def encode(self, texts):
+        out = np.full((len(texts), self.dim), 1e-3, np.float32)
+        for i, t in enumerate(texts):
+            t = t.lower()
+            grams = [t[j:j + 3] for j in range(len(t) - 2)] if self.trigrams else t.split()
+            for g in grams:
+                out[i, zlib.crc32(g.encode()) % self.dim] += 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _members() -> list[IntentClassifier]:
+    return [IntentClassifier(HashedEncoder(), lexical_weight=0.0),
+            IntentClassifier(HashedEncoder(trigrams=True), lexical_weight=0.3)]
+
+
+@pytest.fixture(scope="module")
+def ensemble() -> IntentEnsemble:
+    return IntentEnsemble(_members(), weights=[1.0, 0.5]).fit(TRAIN, TRAIN_LABELS, calibrate=False)
+
+
+# -- the ensemble, without a model --------------------------------------------------------------
+
+def test_ensemble_probabilities_are_the_normalised_weighted_product(ensemble):
+    intents, P = ensemble.intent_probabilities(HELD)
+    assert P.shape == (len(HELD), len(intents)) and np.allclose(P.sum(axis=1), 1.0, atol=1e-5)
+    logp = np.zeros_like(P, dtype=np.float64)
+    for m, w in zip(ensemble.members, ensemble.weights):
+        names, Q = m.intent_probabilities(HELD)
+        logp += w * np.log(Q[:, [names.index(c) for c in intents]])
+    expected = np.exp(logp - logp.max(axis=1, keepdims=True))
+    assert np.allclose(P, expected / expected.sum(axis=1, keepdims=True), atol=1e-5)
+
+
+def test_a_member_with_weight_zero_has_no_say():
+    a, b = _members()
+    alone = a.fit(TRAIN, TRAIN_LABELS, calibrate=False).predict_intents(HELD)
+    ens = IntentEnsemble([a, b], weights=[1.0, 0.0]).fit(TRAIN, TRAIN_LABELS, calibrate=False)
+    assert ens.predict_intents(HELD) == alone
+    names, P = ens.intent_probabilities(HELD)
+    _, Pa = a.intent_probabilities(HELD)
+    assert np.allclose(P, Pa, atol=1e-5)
+
+
+def test_ensemble_predictions_are_never_out_of_scope_and_rank_the_runners_up(ensemble):
+    preds = ensemble.predict(HELD + ["what is the capital of mongolia"])
+    assert all(not p.out_of_scope and p.intent == p.best_guess for p in preds)
+    for p in preds:
+        probs = [q for _, q in p.top_k]
+        assert len(p.top_k) == 3 and probs == sorted(probs, reverse=True)
+        assert p.confidence == pytest.approx(probs[0]) and p.familiarity == pytest.approx(probs[0])
+    held = preds[:len(HELD)]
+    assert np.mean([p.intent == g for p, g in zip(held, HELD_LABELS)]) >= 0.6
+
+
+def test_ensemble_refuses_unusable_weights():
+    with pytest.raises(IntentDataError, match="at least one member"):
+        IntentEnsemble([])
+    for weights in ([1.0], [1.0, -1.0], [0.0, 0.0]):
+        with pytest.raises(IntentDataError, match="weight"):
+            IntentEnsemble(_members(), weights=weights)
+
+
+def test_ensemble_refuses_members_that_know_other_intents():
+    a, b = _members()
+    a.fit(TRAIN, TRAIN_LABELS, calibrate=False)
+    keep = [i for i, lab in enumerate(TRAIN_LABELS) if lab != "weather"]
+    b.fit([TRAIN[i] for i in keep], [TRAIN_LABELS[i] for i in keep], calibrate=False)
+    with pytest.raises(IntentDataError, match="different intents"):
+        IntentEnsemble([a, b]).predict(HELD)
+
+
+def test_fine_tuning_refuses_a_negative_number_of_frozen_layers():
+    with pytest.raises(IntentDataError, match="freeze_layers"):
+        finetune_encoder(TRAIN, TRAIN_LABELS, freeze_layers=-1, cache=False)
+
+
+def test_fine_tuning_options_reach_the_encoder(monkeypatch):
+    seen = {}
+
+    def fake(texts, labels, **kw):
+        seen.update(kw, n=len(texts))
+        return kw["base"]
+
+    from reasoner import intents
+
+    monkeypatch.setattr(intents, "finetune_encoder", fake)
+    monkeypatch.setattr(intents, "MiniLMEncoder", HashedEncoder)  # the toy passes the MiniLM check
+    clf = IntentClassifier(HashedEncoder(), finetune_epochs=3,
+                           finetune_options={"learning_rate": 2e-4, "freeze_layers": 3})
+    clf.fit(TRAIN, TRAIN_LABELS, calibrate=False)
+    assert seen["epochs"] == 3 and seen["learning_rate"] == 2e-4 and seen["freeze_layers"] == 3
+    assert seen["n"] == len(TRAIN)  # without calibration nothing is held out of fine-tuning
+
+
+# -- fine-tuning MiniLM -------------------------------------------------------------------------
+
+def _weights(model) -> dict[str, np.ndarray]:
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.slow
+def test_freezing_lower_layers_trains_only_the_upper_ones():
+    import torch
+
+    from reasoner.embeddings import get_encoder
+
+    base = get_encoder("minilm")
+    before = _weights(base.model)
+    threads = torch.get_num_threads()
+    enc = finetune_encoder(TRAIN, TRAIN_LABELS, epochs=1, freeze_layers=4, learning_rate=1e-4,
+                           batch_size=16, cache=False)
+    assert torch.get_num_threads() == threads  # the training's one thread is given back
+    after = _weights(enc.model)
+    assert after.keys() == before.keys()  # the model is whole again: all layers, its embeddings
+    changed = {k for k in after if not np.array_equal(after[k], before[k])}
+    assert changed, "nothing trained"
+    assert all(".layer.4." in k or ".layer.5." in k or "pooler" in k for k in changed), sorted(changed)[:5]
+    assert any(".layer.5." in k for k in changed)
+    assert all(p.requires_grad for p in enc.model.parameters())  # frozen only while training
+    assert not np.allclose(enc.encode(HELD[:4]), base.encode(HELD[:4]), atol=1e-4)
+    clf = IntentClassifier(enc).fit(TRAIN, TRAIN_LABELS)
+    assert np.mean([p.best_guess == g for p, g in zip(clf.predict(HELD), HELD_LABELS)]) >= 0.9
+
+
+@pytest.mark.slow
+def test_freezing_every_layer_is_refused():
+    with pytest.raises(IntentDataError, match="leaves nothing to train"):
+        finetune_encoder(TRAIN[:12], TRAIN_LABELS[:12], epochs=1, freeze_layers=6, cache=False)

@@ -75,3 +75,38 @@ def test_components_are_made_by_name_and_errors_list_the_known_ones():
     assert p.names == ["echo", "lights-on"]
     with pytest.raises(ReasonerError, match="already has"):
         p.add(EchoInference())
+
+
+def test_attaching_prepares_each_component_and_a_failed_preparation_is_only_logged(memory_home, caplog):
+    prepared = []
+
+    class Ready(LightsOnFact):
+        def prepare(self, home):
+            prepared.append(home)
+
+    class Broken(EchoInference):
+        def prepare(self, home):
+            raise RuntimeError("no tables today")
+
+    with caplog.at_level("WARNING", logger="hearth.reasoner"):
+        Pipeline([Ready(), Broken()]).attach(memory_home)
+    assert prepared == [memory_home]
+    assert "echo could not prepare" in caplog.text and "no tables today" in caplog.text
+    # the pipeline runs as before: preparing is only a head start
+    memory_home.append(E.DeviceStateChanged(time=T, device="lamp", value="on"))
+    assert [type(e).__name__ for _, e in memory_home.events(start=2)] == [
+        "DeviceStateChanged", "FactInferred", "FactInferred"]
+
+
+def test_understanding_builds_the_households_gazetteer_when_attached(memory_home):
+    from reasoner.understanding import UnderstandingComponent, Understander
+
+    # no models load: preparing builds only the household's parts
+    understander = Understander(ha=None, resolve_by_meaning=False)
+    memory_home.append(E.DeviceAdded(time=T, device="lamp", name="reading lamp", kind="light"))
+    Pipeline([UnderstandingComponent(understander)]).attach(memory_home)
+    extractor = understander.parts(memory_home).extractor
+    assert extractor.rebuilds == 1 and "reading lamp" in extractor.gazetteer.names["DEVICE"]
+    assert understander._encoder is None and understander._classifier is None
+    extractor.refresh()
+    assert extractor.rebuilds == 1  # nothing changed: the first utterance does not rebuild it
