@@ -440,3 +440,97 @@ def test_development_sets_come_from_train_disjoint_and_reproducible(tmp_path):
     assert all(t.startswith(g) for t, g in zip(ta + tb, ga + gb))
     with pytest.raises(SystemExit, match="there are A and B"):
         development_set(tmp_path / "data_full.json", "C")
+
+
+# -- hubness: an intent near many other intents' requests is drawn towards less -----------------
+
+HUB_TEXTS = {"account": ["what is my account"],  # a generic request, near everyone's
+             "balance": ["what is my balance"], "statement": ["what is my statement"]}
+HUB_ROWS = {"what is my account": [0.8, 0.6, 0.6], "what is my balance": [0.6, 1.0, 0.0],
+            "what is my statement": [0.6, 0.0, 1.0], "account": [1, 0, 0],
+            "balance": [0, 1, 0], "statement": [0, 0, 1]}
+
+
+def _hub_model(**settings):
+    return ZeroShotIntents(list(HUB_TEXTS), Table(HUB_ROWS), expansions=_expansions(HUB_TEXTS),
+                           k=1, domain_weight=0.0, sibling_weight=0.0, **settings)
+
+
+def test_hubness_is_each_intents_score_for_the_other_intents_requests():
+    model = _hub_model()
+    hub = dict(zip(model.names, model.hubness))
+    assert hub["account"] > hub["balance"] > 0 and hub["account"] > hub["statement"] > 0
+    # the mean of the hub_k other intents' requests it scores highest, its own texts left out
+    v = {t: np.asarray(r) / np.linalg.norm(r) for t, r in HUB_ROWS.items()}
+    both = [v["what is my account"] @ v[t] for t in ("what is my balance", "what is my statement")]
+    assert hub["account"] == pytest.approx(np.mean(both), abs=1e-6)
+    assert _hub_model(hub_k=1).hubness[0] == pytest.approx(max(both), abs=1e-6)
+
+
+def test_the_hub_weight_lets_a_specific_intent_win_against_a_hub():
+    utterance = np.array([[1.0, 0.9, 0.3]])  # a little nearer the generic request
+    plain = _hub_model(hub_weight=0.0).scores(utterance)[0]
+    adjusted = _hub_model(hub_weight=0.2).scores(utterance)[0]
+    assert plain.argmax() == 0 and adjusted.argmax() == 1
+    assert np.allclose(plain - adjusted, 0.2 * _hub_model().hubness)
+
+
+def test_only_typical_requests_stand_in_for_queries_in_the_hubness():
+    texts = {n: [Expansion(t, "glossary") for t in ts] for n, ts in HUB_TEXTS.items()}
+    model = ZeroShotIntents(list(HUB_TEXTS), Table(HUB_ROWS), expansions=texts, k=1)
+    assert not model.hubness.any()  # no template texts: nothing to measure hubness on
+
+
+def test_a_sibling_in_third_place_can_take_the_first():
+    utterance = "add bread to my grocery list"
+    rows = {utterance: [1.0, 0.96, 0.97]}  # the update intent is third, behind the weather
+    model = _lists_model(rows, sibling_weight=0.4, domain_weight=0.0, hub_weight=0.0)
+    ranked = [n for n, _ in model.rank([utterance])[0]]
+    assert ranked[0] == "grocery_list_update" and set(ranked) == set(LISTS)
+    plain = _lists_model(rows, sibling_weight=0.0, domain_weight=0.0, hub_weight=0.0)
+    assert [n for n, _ in plain.rank([utterance])[0]] == ["grocery_list", "weather",
+                                                          "grocery_list_update"]
+
+
+def test_a_closed_compound_wordnet_writes_open_is_a_sibling_of_its_words(lexicon):
+    names = ["timezone", "time", "weather"]
+    texts = {n: [Expansion(n, "template")] for n in names}
+    with_lexicon = ZeroShotIntents(names, BagOfWords(), expansions=texts, lexicon=lexicon)
+    pairs = {(names[i], names[j]) for i, j in with_lexicon.siblings}
+    assert ("timezone", "time") in pairs and ("time", "timezone") in pairs
+    assert not any("weather" in p for p in pairs)
+    without = ZeroShotIntents(names, BagOfWords(), expansions=texts, lexicon=None)
+    assert not without.siblings  # without WordNet "timezone" is one unknown word
+
+
+def test_the_glossary_reads_rewards_and_maintenance_in_their_subject_fields(lexicon):
+    glossary = Glossary.default()
+    assert "reward points" in glossary.lookup("rewards", context="credit_cards").alternatives
+    assert glossary.lookup("rewards", context="small_talk") is None
+    texts = {e.text for e in expand_name("last_maintenance", domain="auto_and_commute",
+                                         lexicon=lexicon, glossary=glossary)}
+    assert "auto and commute: when was my last car service" in texts
+    elsewhere = {e.text for e in expand_name("last_maintenance", domain="home",
+                                             lexicon=lexicon, glossary=glossary)}
+    assert not any("car service" in t for t in elsewhere)
+
+
+def test_evaluation_reports_the_hubness_ablation(lexicon):
+    texts, gold, names, domains = load_clinc150(TINY / "data_full.json", split="val")
+    result = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon)
+    assert result["hub_weight"] == 0.2 and result["hub_k"] == 300
+    off = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon,
+                   hub_weight=0.0)
+    assert (off["top1"], off["top3"]) == (result["hub_off_top1"], result["hub_off_top3"])
+
+
+def test_a_glossary_terms_related_terms_make_one_text():
+    from connectors.lexicon import GlossaryEntry
+    from reasoner.eval_zero_shot import glossary_expansions
+
+    glossary = Glossary([GlossaryEntry("eta", "n", stands_for=("estimated time of arrival",),
+                                       related=("arrival", "departure", "delay"))])
+    texts = glossary_expansions("eta_status", glossary)
+    assert "eta: arrival, departure, delay" in texts
+    assert not any(t in ("eta: arrival", "departure") for t in texts)
+    assert glossary_expansions("eta_status", Glossary([GlossaryEntry("eta", "n")])) == []
