@@ -534,3 +534,48 @@ def test_a_glossary_terms_related_terms_make_one_text():
     assert "eta: arrival, departure, delay" in texts
     assert not any(t in ("eta: arrival", "departure") for t in texts)
     assert glossary_expansions("eta_status", Glossary([GlossaryEntry("eta", "n")])) == []
+
+
+# -- prototypes: the mean of an intent's typical requests ----------------------------------------
+
+SPREAD_TEXTS = {"spread": ["check the first thing", "check the second thing"],  # far apart
+                "single": ["check one thing"]}
+SPREAD_ROWS = {"check the first thing": [1, 0, 0], "check the second thing": [0, 1, 0],
+               "check one thing": [1, 0.3, 0.5], "spread": [1, 1, 0], "single": [1, 0.3, 0.5]}
+
+
+def _spread_model(**settings):
+    return ZeroShotIntents(list(SPREAD_TEXTS), Table(SPREAD_ROWS),
+                           expansions=_expansions(SPREAD_TEXTS), k=1, domain_weight=0.0,
+                           sibling_weight=0.0, hub_weight=0.0, **settings)
+
+
+def test_a_prototype_is_the_mean_of_the_typical_requests_only():
+    texts = {"spread": [Expansion("check the first thing", "template"),
+                        Expansion("check the second thing", "template"),
+                        Expansion("check one thing", "glossary")],  # not a typical request
+             "single": [Expansion("check one thing", "glossary")]}
+    model = ZeroShotIntents(list(texts), Table(SPREAD_ROWS), expansions=texts, k=1)
+    assert np.allclose(model.prototypes[0], np.array([1, 1, 0]) / np.sqrt(2), atol=1e-6)
+    # an intent with no typical request: the mean of all its texts
+    assert np.allclose(model.prototypes[1], np.array([1, 0.3, 0.5]) / np.sqrt(1.34), atol=1e-6)
+
+
+def test_the_prototype_weight_mixes_the_similarity_to_the_prototype_in():
+    utterance = np.array([[1.0, 1.0, 0.0]])  # between both of spread's requests, near neither
+    plain = _spread_model(prototype_weight=0.0).scores(utterance)[0]
+    mixed = _spread_model(prototype_weight=0.5).scores(utterance)[0]
+    assert plain.argmax() == 1 and mixed.argmax() == 0
+    assert plain[0] == pytest.approx(np.sqrt(0.5), abs=1e-6)
+    assert mixed[0] == pytest.approx(0.5 * np.sqrt(0.5) + 0.5, abs=1e-6)
+    assert mixed[1] == pytest.approx(plain[1], abs=1e-6)  # one text: its own prototype
+
+
+def test_evaluation_reports_the_prototype_ablation(lexicon):
+    texts, gold, names, domains = load_clinc150(TINY / "data_full.json", split="val")
+    result = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon)
+    assert result["prototype_weight"] == 0.15
+    off = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon,
+                   prototype_weight=0.0)
+    assert (off["top1"], off["top3"]) == (result["prototype_off_top1"],
+                                          result["prototype_off_top3"])
