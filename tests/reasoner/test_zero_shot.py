@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from connectors.lexicon import Glossary, Lexicon
-from reasoner.eval_zero_shot import (SCORING_ABLATIONS, Expansion, ZeroShotIntents, evaluate,
-                                     expand_name, glossary_requests, lexicon_expansions,
-                                     load_clinc150, typical_requests)
+from reasoner.eval_zero_shot import (SCORING_ABLATIONS, SHAPE_FEATURES, Expansion,
+                                     ZeroShotIntents, evaluate, expand_name, glossary_requests,
+                                     lexicon_expansions, load_clinc150, request_shape,
+                                     typical_requests)
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "resolution" / "clinc_tiny"
 
@@ -571,11 +572,70 @@ def test_the_prototype_weight_mixes_the_similarity_to_the_prototype_in():
     assert mixed[1] == pytest.approx(plain[1], abs=1e-6)  # one text: its own prototype
 
 
-def test_evaluation_reports_the_prototype_ablation(lexicon):
+def _shape(text, lexicon):
+    return {f for f, v in zip(SHAPE_FEATURES, request_shape(text, lexicon)) if v}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("how many days have I used", {"first_person", "past", "question"}),
+    ("what is your name?", {"second_person", "question"}),
+    ("please send my parcel", {"first_person", "imperative"}),
+    ("where did you go", {"second_person", "past", "question"}),
+    ("I lost my keys", {"first_person", "past"}),               # an irregular past form
+    ("I need a bed", {"first_person"}),                        # "need", "bed": not past forms
+    ("sending parcels is slow", set()),                       # a gerund opens no imperative
+])
+def test_the_shape_of_a_request_is_its_person_tense_and_mood(lexicon, text, expected):
+    assert _shape(text, lexicon) == expected
+
+
+def test_without_a_lexicon_the_shape_sees_no_imperative_and_only_did_as_past():
+    assert _shape("please send my parcel", None) == {"first_person"}
+    assert _shape("what did you send", None) == {"second_person", "past", "question"}
+    assert _shape("I sent it", None) == {"first_person"}
+    assert not request_shape("", None).any()
+
+
+PARCELS = {"parcel_sent": ["which parcels did I send", "what parcels have I sent"],
+           "parcel_status": ["where is my parcel", "what is the status of my parcel"]}
+
+
+def _parcels_model(lexicon, utterance_row, **settings):
+    rows = {"which parcels did I send": [1, 0], "what parcels have I sent": [1, 0],
+            "where is my parcel": [0, 1], "what is the status of my parcel": [0, 1],
+            "parcel_sent": [1, 0], "parcel_status": [0, 1], **utterance_row}
+    return ZeroShotIntents(list(PARCELS), Table(rows), expansions=_expansions(PARCELS), k=1,
+                           lexicon=lexicon, domain_weight=0.0, hub_weight=0.0,
+                           prototype_weight=0.0, sibling_weight=0.0, **settings)
+
+
+def test_sibling_intents_are_told_apart_by_the_shape_of_their_requests(lexicon):
+    model = _parcels_model(lexicon, {})
+    # the share of each intent's requests in the past: all of one, none of the other
+    past = SHAPE_FEATURES.index("past")
+    assert model.shapes[0, past] == 1.0 and model.shapes[1, past] == 0.0
+    utterance = "how many parcels went out"  # a past form neither intent's texts hold
+    near = {utterance: [0.98, 1.0]}  # the embedding leans, a little, the wrong way
+    assert _parcels_model(lexicon, near, shape_weight=0.0).rank([utterance])[0][0][0] == \
+        "parcel_status"
+    assert _parcels_model(lexicon, near, shape_weight=0.1).rank([utterance])[0][0][0] == \
+        "parcel_sent"
+    far = {utterance: [0.5, 1.0]}  # a clear lead is not overturned by the shape
+    assert _parcels_model(lexicon, far, shape_weight=0.1).rank([utterance])[0][0][0] == \
+        "parcel_status"
+    present = "how many parcels are out"  # not in the past: the shape agrees with the lead
+    assert _parcels_model(lexicon, {present: [0.98, 1.0]}, shape_weight=0.1
+                          ).rank([present])[0][0][0] == "parcel_status"
+
+
+@pytest.mark.parametrize("ablation, settings", [
+    ("prototype_off", {"prototype_weight": 0.0}),
+    ("shape_off", {"shape_weight": 0.0}),
+    ("sibling_off", {"sibling_weight": 0.0, "shape_weight": 0.0}),
+])
+def test_each_scoring_ablation_is_the_run_without_it(lexicon, ablation, settings):
     texts, gold, names, domains = load_clinc150(TINY / "data_full.json", split="val")
     result = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon)
-    assert result["prototype_weight"] == 0.15
-    off = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon,
-                   prototype_weight=0.0)
-    assert (off["top1"], off["top3"]) == (result["prototype_off_top1"],
-                                          result["prototype_off_top3"])
+    assert (result["prototype_weight"], result["shape_weight"]) == (0.15, 0.1)
+    off = evaluate(texts, gold, names, BagOfWords(), domains=domains, lexicon=lexicon, **settings)
+    assert (off["top1"], off["top3"]) == (result[f"{ablation}_top1"], result[f"{ablation}_top3"])
