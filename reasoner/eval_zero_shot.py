@@ -1403,23 +1403,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-glossary", action="store_true",
                         help="leave out the glossary of terms WordNet lacks "
                         "(ontologies/lexical.yaml)")
-    parser.add_argument("--domain-weight", type=float, default=0.25,
-                        help="share of the best score in an intent's domain added to its own "
-                        "(0: off)")
-    parser.add_argument("--sibling-weight", type=float, default=0.4,
-                        help="weight of the words telling two sibling intents apart when they "
-                        "are the best two (0: off)")
-    parser.add_argument("--hub-weight", type=float, default=0.2,
-                        help="share of each intent's hubness (its mean score for the other "
-                        "intents' typical requests it scores highest) taken off its score "
-                        "(0: off)")
-    parser.add_argument("--prototype-weight", type=float, default=0.15,
-                        help="share of the similarity to each intent's prototype (the mean of "
-                        "its typical requests' embeddings) in its score (0: off)")
-    parser.add_argument("--shape-weight", type=float, default=0.1,
-                        help="weight of the agreement of an utterance's grammatical shape "
-                        "(person, tense, question or imperative) with two sibling intents' "
-                        "typical requests (0: off)")
+    for flag, default, what in (
+        ("--domain-weight", 0.25, "share of the best score in an intent's domain added to its own"),
+        ("--sibling-weight", 0.4, "weight of the words telling two sibling intents apart when "
+                                  "they are among the best three"),
+        ("--hub-weight", 0.2, "share of each intent's hubness (its mean score for the other "
+                              "intents' typical requests it scores highest) taken off its score"),
+        ("--prototype-weight", 0.15, "share of the similarity to each intent's prototype (the "
+                                     "mean of its typical requests' embeddings) in its score"),
+        ("--shape-weight", 0.1, "weight of the agreement of an utterance's grammatical shape "
+                                "(person, tense, question or imperative) with two sibling "
+                                "intents' typical requests"),
+    ):
+        parser.add_argument(flag, type=float, default=default, help=f"{what} (0: off)")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
 
