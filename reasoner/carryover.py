@@ -424,6 +424,12 @@ class CarryHistory:
                 return float(self.carried[k]), float(self.seen[k])
         return 0.0, 0.0
 
+    def update(self, other: "CarryHistory") -> "CarryHistory":
+        """Adds ``other``'s counts to these (one conversation's to a household's); returns self."""
+        self.seen.update(other.seen)
+        self.carried.update(other.carried)
+        return self
+
     def __len__(self) -> int:
         return int(sum(v for k, v in self.seen.items() if len(k) == 2))
 

@@ -1062,44 +1062,67 @@ def load_carryover_model(path: str | Path | None = None, *, search: bool = True)
 
 
 def carry_history(state: "DialogueState", schemas: Mapping[str, Any], *,
-                  exclude_session: str | None = None):
+                  exclude_session: str | None = None, cache: dict | None = None):
     """What carried in a household's own conversations, as a
     :class:`reasoner.carryover.CarryHistory`: for every frame that opened while others held
     values, the values they held then (the latest of each slot before the frame opened) and what
     the frame's slots held in the end, once the user had kept, said or corrected them. Slots the
     user gave in the opening turn are left out (nothing was carried into them).
-    ``exclude_session``: the conversation still going on."""
-    from .carryover import CarryHistory, ContextValue
+    ``exclude_session``: the conversation still going on. ``cache``: a dict kept between calls
+    for the same household; a conversation is counted again only when its frames changed."""
+    from .carryover import CarryHistory
 
     history = CarryHistory()
     for sid, session in state.sessions.items():
         if sid == exclude_session:
             continue
-        for skill, frame in session.frames.items():
-            schema = schemas.get(skill)
-            if schema is None:
+        key = _frames_key(session)
+        hit = cache.get(sid) if cache is not None else None
+        if hit is None or hit[0] != key:
+            hit = (key, _session_carries(session, schemas))
+            if cache is not None:
+                cache[sid] = hit
+        history.update(hit[1])
+    return history
+
+
+def _frames_key(session: "Session") -> tuple:
+    """What a conversation's carry counts depend on: each frame's values and revisions."""
+    return tuple((skill, fr.opened_turn, len(fr.history),
+                  tuple(sorted((n, v.turn, v.source, repr(v.value)) for n, v in fr.slots.items())))
+                 for skill, fr in session.frames.items())
+
+
+def _session_carries(session: "Session", schemas: Mapping[str, Any]):
+    """One conversation's part of :func:`carry_history`."""
+    from .carryover import CarryHistory, ContextValue
+
+    history = CarryHistory()
+    for skill, frame in session.frames.items():
+        schema = schemas.get(skill)
+        if schema is None:
+            continue
+        context = []
+        for other, fr in session.frames.items():
+            if other == skill or other not in schemas:
                 continue
-            context = []
-            for other, fr in session.frames.items():
-                if other == skill or other not in schemas:
+            then: dict[str, SlotState] = {}
+            for v in [*fr.history, *fr.slots.values()]:
+                if v.turn < frame.opened_turn and \
+                        v.turn >= getattr(then.get(v.slot), "turn", -1):
+                    then[v.slot] = v
+            for v in then.values():
+                try:
+                    slot = schemas[other].slot(v.slot)
+                except Exception:
                     continue
-                then: dict[str, SlotState] = {}
-                for v in [*fr.history, *fr.slots.values()]:
-                    if v.turn < frame.opened_turn and \
-                            v.turn >= getattr(then.get(v.slot), "turn", -1):
-                        then[v.slot] = v
-                for v in then.values():
-                    try:
-                        slot = schemas[other].slot(v.slot)
-                    except Exception:
-                        continue
-                    context.append(ContextValue(slot, spoken(v.value, v.value_type), turn=v.turn))
-            if not context:
-                continue
-            opened = {n for n, v in frame.slots.items()
-                      if v.source == "said" and v.turn == frame.opened_turn}
-            filled = {n: (spoken(v.value, v.value_type),) for n, v in frame.slots.items()}
-            history.add(context, schema, filled, exclude_slots=opened)
+                context.append(ContextValue(slot, spoken(v.value, v.value_type), turn=v.turn))
+        if not context:
+            continue
+        opened = {n for n, v in frame.slots.items()
+                  if v.source == "said" and v.turn == frame.opened_turn}
+        filled = {n: (spoken(v.value, v.value_type),) for n, v in frame.slots.items()}
+        history.add(context, schema, filled, exclude_slots=opened)
     return history
 
 
@@ -1337,6 +1360,8 @@ class DialogueComponent:
         self._carryover_arg = carryover
         self._carryover: Carryover | None = carryover if isinstance(carryover, Carryover) else None
         self._lock = threading.Lock()
+        # per household's dialogue state: each conversation's carry counts (carry_history)
+        self._carries: "weakref.WeakKeyDictionary[DialogueState, dict]" = weakref.WeakKeyDictionary()
         self.responder = responder
         self._directory = directory
         self.session_gap = dt.timedelta(minutes=session_gap_minutes)
@@ -1499,7 +1524,8 @@ class DialogueComponent:
         if session is not None and (frame is None or accepted is not None or
                                     (intent and frame.intent != intent)):
             filled_by_user = {n for n, v in current.items() if v.source == "said"} | set(said)
-            history = carry_history(state, self.carryover.schemas, exclude_session=sid)
+            history = carry_history(state, self.carryover.schemas, exclude_session=sid,
+                                    cache=self._carries.setdefault(state, {}))
             for p in self.prefill(session, skill, intent, exclude=filled_by_user,
                                   keep=set(values), turn=turn, history=history):
                 fill(p.slot, p.value, p.value_type, p.source, (item.iri, p.source_value.event),

@@ -1572,18 +1572,21 @@ def learning_component(**config) -> LearningComponent:
     return LearningComponent(**config)
 
 
+def _rewrites_of(home: Household, heard: Appended):
+    """The IRIs of the ``UtteranceRewritten`` events concluded for an ``UtteranceHeard``."""
+    for q in home.store.quads(None, PROV.wasDerivedFrom, heard.iri, None):
+        if q.subject == q.graph_name and next(iter(home.store.quads(
+                q.subject, RDF.type, UTTERANCE_REWRITTEN, q.graph_name)), None) is not None:
+            yield q.subject
+
+
 def learned_rewrite_of(home: Household, heard: Appended) -> tuple[NamedNode, str] | None:
     """The ``UtteranceRewritten`` concluded for an ``UtteranceHeard`` (its IRI and the words to
     read instead), or None. :mod:`reasoner.understanding` calls this before reading."""
-    for q in home.store.quads(None, PROV.wasDerivedFrom, heard.iri, None):
-        if q.subject != q.graph_name:
-            continue
-        if next(iter(home.store.quads(q.subject, RDF.type, UTTERANCE_REWRITTEN, q.graph_name)),
-                None) is None:
-            continue
-        words = next(iter(home.store.quads(q.subject, P_REWRITTEN_AS, None, q.graph_name)), None)
+    for iri in _rewrites_of(home, heard):
+        words = next(iter(home.store.quads(iri, P_REWRITTEN_AS, None, iri)), None)
         if words is not None:
-            return q.subject, words.object.value
+            return iri, words.object.value
     return None
 
 
@@ -1591,16 +1594,11 @@ def learned_intent_of(home: Household, heard: Appended) -> tuple[NamedNode, str]
     """The ``UtteranceRewritten`` of a learned meaning concluded for an ``UtteranceHeard`` (its
     IRI and the intent to read the same words as), or None. :mod:`reasoner.understanding`
     calls this when :func:`learned_rewrite_of` has no words for it."""
-    for q in home.store.quads(None, PROV.wasDerivedFrom, heard.iri, None):
-        if q.subject != q.graph_name:
-            continue
-        if next(iter(home.store.quads(q.subject, RDF.type, UTTERANCE_REWRITTEN, q.graph_name)),
-                None) is None:
-            continue
-        ev = home.event(home.ids.seq_of(q.subject))
+    for iri in _rewrites_of(home, heard):
+        ev = home.event(home.ids.seq_of(iri))
         if isinstance(ev, UtteranceRewritten) and ev.rewritten_as is None \
                 and isinstance(ev.meaning, Mapping) and ev.meaning.get("intent"):
-            return q.subject, str(ev.meaning["intent"])
+            return iri, str(ev.meaning["intent"])
     return None
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from kg import events as E
 from kg.household import Hearth
-from reasoner.dialogue import (Carryover, DialogueComponent, DialogueError, DialogueSpec,
+from reasoner.dialogue import (Carryover, carry_history, DialogueComponent, DialogueError, DialogueSpec,
                                DialogueState, FrameOpened, SlotFilled, SlotState, SystemTurnMade,
                                SPEC_PATH, UserTurnMade, WHY_QUERY, dialogue_state,
                                slot_provenance)
@@ -132,6 +132,26 @@ def test_a_household_that_always_corrects_a_carry_stops_getting_it():
     assert dest.value == "Half Moon Bay" and dest.score > 0.8
     assert "carried 2 of 2 times from weather's name in this household's conversations" \
         in dest.reason
+
+
+def test_carry_history_counts_a_conversation_again_only_when_its_frames_change():
+    home = _home()
+    _weather_then_taxi(home, "s1", 1)
+    _weather_then_taxi(home, "s2", 2)
+    state, schemas, cache = dialogue_state(home), Carryover().schemas, {}
+    first = carry_history(state, schemas, cache=cache)
+    parts = {sid: hit[1] for sid, hit in cache.items()}
+    assert set(parts) == {"s1", "s2"}
+    again = carry_history(state, schemas, cache=cache)
+    assert again.seen == first.seen and all(cache[s][1] is parts[s] for s in parts)
+    # s2's taxi goes elsewhere after all: only s2 is counted again, and the sums follow
+    say(home, "08:45", "no, to Pescadero", "rideshare.book_ride", {"destination": "Pescadero"},
+        session="s2", day=2)
+    changed = carry_history(state, schemas, cache=cache)
+    assert cache["s1"][1] is parts["s1"] and cache["s2"][1] is not parts["s2"]
+    fresh = carry_history(state, schemas)
+    assert (changed.seen, changed.carried) == (fresh.seen, fresh.carried)
+    assert changed.carried != first.carried and changed.seen == first.seen
 
 
 def test_carryover_follows_ontology_types():
