@@ -17,6 +17,30 @@ no out-of-scope: there every training example trains). ``--finetune-lr``, ``--fi
 ``--split-seed`` draws the folds with another seed (to choose settings on other folds than the
 reported ones).
 
+``--neighbour-weight W`` adds the vote of the 5 nearest training examples to the trained head
+(``IntentClassifier(neighbour_weight=W)``).
+
+SLURP's intent is ``{scenario}_{action}``, as SLURP's own scorer defines it (:func:`slurp_intent`;
+30 of devel's records hold the action alone in their ``intent`` field). Measured on devel
+(2026-12-07, 5 folds, ``--adapt`` CLINC150, ``--finetune-epochs 10 --finetune-lr 2e-4
+--finetune-head-lr 1e-2 --finetune-freeze-layers 3``), settings chosen on ``--split-seed 1``:
+
+=====================================  ==================  ==================
+                                       split seed 0        split seed 1
+                                       (reported)          (choosing)
+=====================================  ==================  ==================
+the records' ``intent`` field          82.93               82.78
+``{scenario}_{action}``                84.85               84.01
+… and ``--neighbour-weight 0.35``      85.05               84.51
+=====================================  ==================  ==================
+
+Tried and dropped (split seed 1 or both): the CLINC150 adaptation for 2 epochs instead of 1
+(84.51 on seed 1, the same as the neighbour vote, and no gain with both: 84.46); training copies of
+each annotated utterance with its slot values swapped for others of the same type (6 epochs:
+83.78/80.59 and 81.33/82.31 on the first two folds of each split, below the plain run); frozen-
+encoder ensembles, seed ensembles, 20 epochs, a lower learning rate, 2 frozen layers, scenario and
+action classified apart (all at or below the plain run, earlier sessions).
+
 For SLURP, slots are scored too: per fold a :class:`reasoner.slot_tagger.SlotTagger` learns from
 the training records' ``sentence_annotation`` markup and tags each test utterance given the intent
 predicted for it; ``slot_f1`` (with ``slot_precision``, ``slot_recall``) is the micro F1 of
@@ -79,6 +103,27 @@ def read_slurp(path: str | Path) -> list[dict[str, Any]]:
             return [json.loads(line) for line in fh if line.strip()]
     except (OSError, ValueError) as err:
         raise IntentDataError(f"cannot read SLURP records from {path}: {err}") from err
+
+
+def slurp_intent(rec: dict[str, Any]) -> str:
+    """A SLURP record's intent as SLURP's own evaluation defines it: ``{scenario}_{action}``.
+
+    The records' ``intent`` field says the same for all but a few (30 of devel's 2,033 hold the
+    action alone: ``"query"`` for ``weather_query`` and ``calendar_query`` alike, ``"music"`` for
+    ``play_music``); SLURP's scorer (``scripts/evaluation/evaluate.py``) never reads that field.
+
+    >>> slurp_intent({"intent": "query", "scenario": "weather", "action": "query"})
+    'weather_query'
+    >>> slurp_intent({"intent": "alarm_set"})
+    'alarm_set'
+    """
+    scenario, action = rec.get("scenario"), rec.get("action")
+    if scenario and action:
+        return f"{scenario}_{action}"
+    if not rec.get("intent"):
+        raise IntentDataError(f"SLURP record {rec.get('slurp_id', '?')} has neither scenario and "
+                              "action nor an intent")
+    return rec["intent"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,6 +215,7 @@ def _classifier(encoder, args, *, finetune: bool):
     return IntentClassifier(
         encoder,
         lexical_weight=args.lexical_weight,
+        neighbour_weight=args.neighbour_weight,
         target_in_scope_recall=args.target_in_scope_recall,
         calibration=args.calibration,
         finetune_epochs=args.finetune_epochs if finetune else 0,
@@ -312,15 +358,15 @@ def eval_slurp(args, encoder, plain) -> dict[str, Any]:
     recs = read_slurp(path)
     split_seed = args.seed if args.split_seed is None else args.split_seed
     texts = np.array([r["sentence"] for r in recs], dtype=object)
-    labels = np.array([r["intent"] for r in recs], dtype=object)
-    parts = {r["intent"]: (r.get("scenario"), r.get("action")) for r in recs}
+    labels = np.array([slurp_intent(r) for r in recs], dtype=object)
+    parts = {slurp_intent(r): (r.get("scenario"), r.get("action")) for r in recs}
     if args.test:  # a separate test file: train on --data, score on --test
         test = read_slurp(args.test)
         for r in test:
-            parts.setdefault(r["intent"], (r.get("scenario"), r.get("action")))
+            parts.setdefault(slurp_intent(r), (r.get("scenario"), r.get("action")))
         splits = [(np.arange(len(recs)), None)]
         test_texts = np.array([r["sentence"] for r in test], dtype=object)
-        test_labels = np.array([r["intent"] for r in test], dtype=object)
+        test_labels = np.array([slurp_intent(r) for r in test], dtype=object)
     else:
         import warnings
 
@@ -421,6 +467,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ensemble-weight", type=float, default=0.5,
                    help="weight of each frozen-encoder member's log-probabilities (default 0.5)")
     p.add_argument("--lexical-weight", type=float, default=0.3)
+    p.add_argument("--neighbour-weight", type=float, default=0.0,
+                   help="weight of the 5 nearest training examples' vote beside the trained head "
+                        "(default 0: none; SLURP's figure uses 0.35, chosen on --split-seed 1)")
     p.add_argument("--target-in-scope-recall", type=float, default=0.97,
                    help="share of in-scope utterances the calibrated threshold lets through (default 0.97)")
     p.add_argument("--calibration", default="auto", choices=("auto", "cross-validation", "held-out"),
@@ -458,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         encoder=desc + (f"+finetune{args.finetune_epochs}" if args.finetune_epochs else ""),
         nn_encoder=plain.name,
         lexical_weight=args.lexical_weight,
+        neighbour_weight=args.neighbour_weight,
         seconds_total=round(time.perf_counter() - t0, 1),
     )
     if not args.json:

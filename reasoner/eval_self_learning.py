@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from reasoner.errors import IntentDataError, ReasonerError
+from reasoner.eval_intents import slurp_intent
 
 FORMATS = ("slurp",)
 _ENTITY = re.compile(r"\[(\w+) : ([^\]]+)\]")
@@ -94,7 +95,7 @@ def request_key(rec: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
     ann = rec.get("sentence_annotation") or rec["sentence"]
     ents = tuple(sorted((m.group(1).strip(), " ".join(m.group(2).lower().split()))
                         for m in _ENTITY.finditer(ann)))
-    return rec["intent"], ents
+    return slurp_intent(rec), ents
 
 
 @dataclass
@@ -382,7 +383,7 @@ def run(recs: list[dict], *, encoder, nlu_kind: str = "intents", seed: int = 0,
         raise IntentDataError("no request has two or more wordings (same intent and entity "
                               "values): nothing to simulate")
     nlu_texts = [r["sentence"] for r in nlu_recs]
-    nlu_labels = [r["intent"] for r in nlu_recs]
+    nlu_labels = [slurp_intent(r) for r in nlu_recs]
     sim_texts = sorted({w for g in groups for w in g.wordings})
     if hasattr(encoder, "preload"):
         encoder.preload(nlu_texts + sim_texts + [normalise(t) or t for t in sim_texts])

@@ -596,6 +596,13 @@ class IntentClassifier:
         finetune_options: more keyword arguments for ``finetune_encoder`` (``learning_rate``,
             ``freeze_layers``, ``batch_size`` …).
         top_k: how many candidates each prediction lists.
+        neighbour_weight: weight of a nearest-neighbour vote beside the trained head (0: none):
+            each class's probability is multiplied by the ``neighbours`` most similar training
+            examples' vote for it (each weighted ``exp(20 (cos - 1))``) raised to this power, then
+            renormalised. It sharpens the ranking where an intent's examples are spread out (on
+            SLURP, chosen on another fold split: +0.5 points at 0.35); the out-of-scope score
+            (the head's cosine) is not touched.
+        neighbours: how many training examples vote.
     """
 
     def __init__(
@@ -617,6 +624,8 @@ class IntentClassifier:
         top_k: int = 3,
         seed: int = 0,
         log: Callable[[str], None] | None = None,
+        neighbour_weight: float = 0.0,
+        neighbours: int = 5,
     ):
         if oos_score not in ("cosine", "probability"):
             raise IntentDataError(f"oos_score must be 'cosine' or 'probability', not {oos_score!r}")
@@ -640,6 +649,12 @@ class IntentClassifier:
         self.finetune_cache = finetune_cache
         self.finetune_options = dict(finetune_options or {})
         self.top_k = int(top_k)
+        if neighbour_weight < 0 or neighbours < 1:
+            raise IntentDataError("neighbour_weight must be 0 or more and neighbours 1 or more")
+        self.neighbour_weight = float(neighbour_weight)
+        self.neighbours = int(neighbours)
+        # the training examples' embeddings and class indices the neighbour vote reads
+        self._nbr: tuple[np.ndarray, np.ndarray] | None = None
         self.seed = seed
         self.log = log
         self.classes: list[str] = []
@@ -803,6 +818,7 @@ class IntentClassifier:
             max_iter=self.max_iter,
         )
         self.classes, self._We, self._Wl = classes, We, Wl
+        self._nbr = (np.asarray(all_E, np.float32), y.astype(np.int64)) if self.neighbour_weight > 0 else None
         self.imprinted = set()
         self._imprint_map = self._fit_imprint_map(all_E, L, Pe, Pl)
 
@@ -990,8 +1006,13 @@ class IntentClassifier:
         """(familiarity score, probabilities over classes, in-scope column mask)."""
         if not texts:
             return np.array([]), np.zeros((0, len(self.classes))), np.ones(len(self.classes), bool)
+        if E is None:
+            E = self.encoder.encode(texts)
         Z = self._cosines(texts, E)
         P = _softmax((self.probability_scale or self.scale) * Z)
+        if self._nbr is not None and self.neighbour_weight > 0 and len(self._nbr[1]):
+            P = P * self._neighbour_vote(E) ** self.neighbour_weight
+            P = P / P.sum(axis=1, keepdims=True)
         ins = np.array([c != OOS_LABEL for c in self.classes])
         if self.oos_score == "cosine":
             fam = Z[:, ins].max(axis=1)
@@ -1001,6 +1022,18 @@ class IntentClassifier:
             won = Z.argmax(axis=1) == int(np.flatnonzero(~ins)[0])
             fam = np.where(won, -np.inf, fam)
         return fam, P, ins
+
+    def _neighbour_vote(self, E: np.ndarray) -> np.ndarray:
+        """Each class's share of the vote of the ``neighbours`` training examples nearest each
+        row of ``E`` (a vote weighs ``exp(20 (cos - 1))``; every class keeps a floor of 1e-4)."""
+        X, y = self._nbr
+        k = min(self.neighbours, len(y))
+        S = E @ X.T
+        idx = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        votes = np.full((len(E), len(self.classes)), 1e-4)
+        rows = np.repeat(np.arange(len(E)), k)
+        np.add.at(votes, (rows, y[idx].ravel()), np.exp(20.0 * (np.take_along_axis(S, idx, 1).ravel() - 1.0)))
+        return votes / votes.sum(axis=1, keepdims=True)
 
     def predict(self, texts: Sequence[str]) -> list[IntentPrediction]:
         """Classify utterances; an utterance below the threshold comes back with ``intent=None``."""
@@ -1065,6 +1098,12 @@ class IntentClassifier:
         if self._lex is not None and self._Wl is not None:
             L = self._lex.transform(examples)
             wl = _unit_rows(np.asarray(L.sum(axis=0), dtype=np.float32))
+        if self._nbr is not None:  # the new examples vote; replaced ones no longer do
+            X, y = self._nbr
+            i = self.classes.index(name) if name in self.classes else len(self.classes)
+            keep = y != i
+            self._nbr = (np.vstack([X[keep], E.astype(np.float32)]),
+                         np.concatenate([y[keep], np.full(len(E), i, np.int64)]))
         if name in self.classes:
             i = self.classes.index(name)
             self._We[i] = we[0]
@@ -1088,6 +1127,10 @@ class IntentClassifier:
         if len(self.intents) <= 1:
             raise IntentDataError("cannot remove the last intent")
         del self.classes[i]
+        if self._nbr is not None:
+            X, y = self._nbr
+            keep = y != i
+            self._nbr = (X[keep], np.where(y[keep] > i, y[keep] - 1, y[keep]))
         self._We = np.delete(self._We, i, axis=0)
         if self._Wl is not None:
             self._Wl = np.delete(self._Wl, i, axis=0)
@@ -1130,6 +1173,8 @@ class IntentClassifier:
                 arrays["Wl"] = self._Wl
             if self._calibration_scores is not None:
                 arrays["cal_in"], arrays["cal_oos"] = self._calibration_scores[:2]
+            if self._nbr is not None:
+                arrays["nbr_E"], arrays["nbr_y"] = self._nbr
             np.savez_compressed(path / "weights.npz", **arrays)
             meta = {
                 "format": "hearth-intent-classifier",
@@ -1147,7 +1192,8 @@ class IntentClassifier:
                     "calibration": self.calibration_mode,
                     "calibration_fraction": self.calibration_fraction,
                     "folds": self.folds, "max_iter": self.max_iter, "top_k": self.top_k,
-                    "seed": self.seed,
+                    "seed": self.seed, "neighbour_weight": self.neighbour_weight,
+                    "neighbours": self.neighbours,
                 },
                 "calibration": asdict(self.calibration) if self.calibration else None,
                 "calibration_scores_method": self._calibration_scores[2] if self._calibration_scores else None,
@@ -1203,13 +1249,16 @@ class IntentClassifier:
             target_in_scope_recall=s["target_in_scope_recall"], oos_score=s["oos_score"],
             oos_as_class=s["oos_as_class"], calibration=s["calibration"],
             calibration_fraction=s["calibration_fraction"], folds=s["folds"], max_iter=s["max_iter"],
-            top_k=s["top_k"], seed=s["seed"],
+            top_k=s["top_k"], seed=s["seed"], neighbour_weight=s.get("neighbour_weight", 0.0),
+            neighbours=s.get("neighbours", 5),
         )
         clf.classes = list(meta["classes"])
         clf.imprinted = set(meta["imprinted"])
         clf._imprint_map = tuple(meta["imprint_map"])
         clf.probability_scale = meta.get("probability_scale")
         clf._We = np.asarray(arrays["We"], dtype=np.float32)
+        if "nbr_E" in arrays:
+            clf._nbr = (np.asarray(arrays["nbr_E"], np.float32), np.asarray(arrays["nbr_y"], np.int64))
         if meta["lexical_vocabulary"] is not None:
             clf._lex = _Lexical.from_state(meta["lexical_vocabulary"], arrays)
             clf._Wl = np.asarray(arrays["Wl"], dtype=np.float32)

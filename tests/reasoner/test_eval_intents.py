@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reasoner.eval_intents import ensemble_members, finetune_options, main, parser
+from reasoner.errors import IntentDataError
+from reasoner.eval_intents import ensemble_members, finetune_options, main, parser, slurp_intent
 
 TINY_SLURP = Path(__file__).resolve().parents[1] / "fixtures" / "learning" / "tiny_slurp.jsonl"
 
@@ -55,3 +56,15 @@ def test_slurp_with_fine_tuning_and_an_ensemble_reports_its_settings(capsys):
     assert out["split_seed"] == 3 and out["folds"] == 2 and out["n_records"] == 33
     # the fixture's intents are far apart: the fine-tuned ensemble still tells most of them apart
     assert out["intent_accuracy"] >= 70.0
+
+
+def test_slurp_intents_are_scenario_and_action_as_slurps_scorer_reads_them():
+    # a few SLURP records hold the action alone in "intent": "query" is weather_query here and
+    # calendar_query there; the scenario and action fields say which
+    assert slurp_intent({"intent": "query", "scenario": "weather", "action": "query"}) == "weather_query"
+    assert slurp_intent({"intent": "query", "scenario": "calendar", "action": "query"}) == "calendar_query"
+    assert slurp_intent({"intent": "music", "scenario": "play", "action": "music"}) == "play_music"
+    # records without the two fields keep their intent; one with nothing is refused, by id
+    assert slurp_intent({"intent": "alarm_set"}) == "alarm_set"
+    with pytest.raises(IntentDataError, match="record 7 has neither"):
+        slurp_intent({"slurp_id": 7, "sentence": "hello"})

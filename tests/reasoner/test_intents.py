@@ -447,3 +447,56 @@ def test_freezing_lower_layers_trains_only_the_upper_ones():
 def test_freezing_every_layer_is_refused():
     with pytest.raises(IntentDataError, match="leaves nothing to train"):
         finetune_encoder(TRAIN[:12], TRAIN_LABELS[:12], epochs=1, freeze_layers=6, cache=False)
+
+
+# -- the nearest-neighbour vote ------------------------------------------------------------------
+
+
+class AnglesEncoder:
+    """Utterances ending in an angle in degrees, embedded on the unit circle: a geometry a test
+    can draw."""
+
+    name = "angles"
+    dim = 3
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, t in enumerate(texts):
+            a = np.deg2rad(float(t.split()[-1]))
+            out[i] = [np.cos(a), np.sin(a), 0.0]
+        return out
+
+
+# intent A in two clusters (20 and 100 degrees) with B between them: no linear head can keep both
+ANGLES_A = [f"a {x}" for x in (19, 20, 21, 98, 99, 100, 101, 102)]
+ANGLES_B = [f"b {x}" for x in (44, 46, 48, 50, 52, 54, 56)]
+
+
+def _angles(weight: float) -> IntentClassifier:
+    return IntentClassifier(AnglesEncoder(), lexical_weight=0, neighbour_weight=weight).fit(
+        ANGLES_A + ANGLES_B, ["A"] * len(ANGLES_A) + ["B"] * len(ANGLES_B), calibrate=False)
+
+
+def test_the_neighbour_vote_keeps_a_small_cluster_the_head_gives_away():
+    assert _angles(0).predict(["q 20"])[0].best_guess == "B"  # the head sacrifices A's small cluster
+    voted = _angles(1.0)
+    assert [p.best_guess for p in voted.predict(["q 20", "q 50", "q 100"])] == ["A", "B", "A"]
+    names, P = voted.intent_probabilities(["q 20", "q 50"])
+    assert np.allclose(P.sum(axis=1), 1.0)
+
+
+def test_the_neighbour_vote_survives_saving_and_follows_intents_added_and_removed(tmp_path):
+    clf = _angles(1.0)
+    again = IntentClassifier.load(clf.save(tmp_path / "clf"), encoder=AnglesEncoder())
+    assert again.neighbour_weight == 1.0
+    assert np.allclose(again.intent_probabilities(["q 20"])[1], clf.intent_probabilities(["q 20"])[1])
+    # a new intent's examples vote at once; removing another one leaves the votes pointing right
+    clf.add_intent("C", ["c 200", "c 205", "c 210"])
+    assert clf.predict(["q 204"])[0].best_guess == "C"
+    clf.remove_intent("B")
+    assert [p.best_guess for p in clf.predict(["q 20", "q 206"])] == ["A", "C"]
+
+
+def test_a_negative_neighbour_weight_is_refused():
+    with pytest.raises(IntentDataError, match="neighbour_weight"):
+        IntentClassifier(AnglesEncoder(), neighbour_weight=-1)
