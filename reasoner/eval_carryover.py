@@ -27,7 +27,10 @@ the next-service figures, the train schema found beside the train file or given 
   :class:`~reasoner.carryover.CarryHistory` (and, with ``--next-service``, its transitions into
   a :class:`~reasoner.transitions.TransitionHistory`) that later decisions read;
 * with ``--validate-train``, scores nothing of ``--split`` and instead cross-validates the model
-  inside the train split (:func:`validate_on_train`), the ground for its design choices.
+  inside the train split (:func:`validate_on_train`), the ground for its design choices; with
+  ``--next-service`` (``hearth eval sgd`` adds it), also the next-service model and baseline, by
+  folds of dialogues, of SGD generation files and of domain combinations
+  (:func:`reasoner.transitions.validate_on_train`, key ``next_service_validation``).
 
 With ``--json`` the last line printed is one JSON object.
 """
@@ -234,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="with --validate-train: decision thresholds")
     ap.add_argument("--seeds", default="13",
                     help="with --validate-train: fold seeds to average over")
+    ap.add_argument("--groupings", default="dialogue,file,combination",
+                    help="with --validate-train and --next-service: how next-service folds group "
+                         "the train dialogues (reasoner.transitions.GROUPINGS)")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = ap.parse_args(argv)
 
@@ -250,8 +256,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             train_points, train_schemas, labels=args.labels.split(","),
             thresholds=[float(t) for t in args.thresholds.split(",")],
             seeds=[int(x) for x in args.seeds.split(",")], log=log)
-        result = {"split": args.train_split, "points": len(train_points), "validation": figures,
-                  "seconds": round(time.perf_counter() - t_start, 1)}
+        result = {"split": args.train_split, "points": len(train_points), "validation": figures}
+        if args.next_service:
+            from reasoner.transitions import iter_transition_points, validate_on_train as ns_validate
+
+            t_points = iter_transition_points(train_raw, train_schemas, with_context=True)
+            result["next_service_validation"] = {
+                g: ns_validate(t_points, train_schemas, grouping=g, log=log)
+                for g in args.groupings.split(",")}
+        result["seconds"] = round(time.perf_counter() - t_start, 1)
         print(json.dumps(result) if args.json else json.dumps(result, indent=1))
         return 0
     model = _fit_or_load(args, train_dialogues, train_schema, train_points, log)

@@ -358,6 +358,24 @@ def test_eval_sgd_takes_the_issues_files_and_scores_online_too(capsys):
     assert all(0.0 <= result[k] <= 1.0 for k in keys)
 
 
+@pytest.mark.slow
+def test_eval_sgd_validates_carryover_and_next_service_inside_train(capsys):
+    from reasoner.eval_carryover import sgd_main
+
+    assert sgd_main(["--train", str(FIXTURES / "train_dialogues.json"),
+                     "--test", str(FIXTURES / "dev_dialogues.json"),
+                     "--schema", str(FIXTURES / "dev_schema.json"),
+                     "--validate-train", "--labels", "all", "--groupings", "dialogue,file",
+                     "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["validation"]["all"]) == {"seen", "new_service", "new_domain_pair"}
+    ns = result["next_service_validation"]
+    assert set(ns) == {"dialogue", "file"}
+    # the fixture's three files each teach one transition: held out by file, none was seen
+    assert ns["file"]["unseen_pair_share"] == 1.0 and ns["dialogue"]["unseen_pair_share"] == 0.0
+    assert ns["file"]["baseline_next_service_top1"] < ns["dialogue"]["baseline_next_service_top1"]
+
+
 def test_eval_sgd_says_where_the_train_schema_should_be(tmp_path):
     from reasoner.eval_carryover import sgd_main
 

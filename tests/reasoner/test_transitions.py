@@ -167,3 +167,31 @@ def test_main_prints_one_json_line(capsys):
     assert all(0.0 <= result[k] <= 1.0 for k in keys)
     # three candidates are left after the weather, so any ranking holds the answer in its top 3
     assert result["next_service_top3"] == result["baseline_next_service_top3"] == 1.0
+
+
+def test_validation_groups_say_what_they_hold_out(points):
+    from reasoner.transitions import _group_of
+
+    files = _group_of(points, "file")
+    assert files["1_003"] == "1" and files["3_000"] == "3"
+    combos = _group_of(points, "combination")
+    assert combos["1_003"] == "Restaurants+RideSharing" and combos["2_000"] == "Hotels+Weather"
+    assert len(set(_group_of(points, "dialogue").values())) == 26
+    with pytest.raises(CarryoverError, match="grouping must be one of"):
+        _group_of(points, "household")
+
+
+@pytest.mark.slow
+def test_validation_by_file_holds_out_the_transitions_a_file_teaches(points, schemas, minilm):
+    from reasoner.transitions import validate_on_train
+
+    # by dialogue, the other dialogues of a file teach its transition: the baseline gets the
+    # cab after a restaurant (file 1) and the hotel after the weather (file 2) right, 20 of 26
+    by_dialogue = validate_on_train(points, schemas, grouping="dialogue", embedder=minilm)
+    assert by_dialogue["points"] == 26 and by_dialogue["unseen_pair_share"] == 0.0
+    assert by_dialogue["baseline_next_service_top1"] == round(20 / 26, 4)
+    # by file, each file's one transition is never seen in training: no count can rank it first
+    by_file = validate_on_train(points, schemas, grouping="file", embedder=minilm)
+    assert by_file["folds"] == 3 and by_file["unseen_pair_share"] == 1.0
+    assert by_file["baseline_next_service_top1"] == 0.0
+    assert 0.0 <= by_file["next_service_top1"] <= by_file["next_service_top3"] <= 1.0
