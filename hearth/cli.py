@@ -333,7 +333,10 @@ def _eval(module: str, ctx: typer.Context) -> None:
         main_fn = getattr(importlib.import_module(module), function or "main")
     except ModuleNotFoundError as err:
         _fail(HearthError(f"this evaluation is not available: {err}"))
-    code = main_fn(list(ctx.args))
+    try:
+        code = main_fn(list(ctx.args))
+    except HearthError as err:
+        _fail(err)
     raise typer.Exit(code or 0)
 
 

@@ -370,6 +370,10 @@ def _paths(args) -> tuple[Path, Path, Path, Path]:
         if not (args.train and args.test and args.schema):
             raise SystemExit("--train, --test and --schema go together (or pass --data DIR)")
         train = Path(args.train)
+        for path in (train, Path(args.test), Path(args.schema)):
+            if not path.exists():
+                raise CarryoverError(f"no file at {path}: --train and --test take SGD dialogue files "
+                                     "(.json or .json.gz), --schema the test split's schema.json")
         train_schema = Path(args.train_schema) if args.train_schema else _beside(train)
         return train, train_schema, Path(args.test), Path(args.schema)
     if not args.data:

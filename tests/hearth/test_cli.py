@@ -103,6 +103,21 @@ def test_demo_prints_the_day_and_keeps_the_graph(tmp_path):
     assert r.output.splitlines()[1] == "8"
 
 
+def test_eval_sgd_bad_files_get_a_clear_error_not_a_traceback(tmp_path):
+    sgd = FIXTURES / "sgd"
+    common = ["--test", sgd / "dev_dialogues.json", "--schema", sgd / "dev_schema.json", "--json"]
+    r = run("eval", "sgd", "--train", tmp_path / "missing.json", *common)
+    assert r.exit_code == 2
+    assert "no file at" in r.output and "Traceback" not in r.output
+    broken = tmp_path / "train_dialogues.json"
+    broken.write_text('[{"dialogue_id": "1_000"', encoding="utf-8")
+    r = run("eval", "sgd", "--train", broken, "--train-schema", sgd / "train_schema.json", *common)
+    assert r.exit_code == 2
+    assert "is not valid JSON" in r.output and "pass an SGD dialogues file" in r.output
+    r = run("eval", "carryover", "--data", tmp_path / "nowhere", "--json")
+    assert r.exit_code == 2 and "pass the SGD folder with --data" in r.output
+
+
 def test_eval_ha_runs_home_assistant_tests_under_the_issue_name():
     ha = FIXTURES / "understanding" / "ha"
     r = run("eval", "ha", "--data", ha, "--tests", ha / "tests" / "en", "--json")

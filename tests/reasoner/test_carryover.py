@@ -376,6 +376,20 @@ def test_eval_sgd_validates_carryover_and_next_service_inside_train(capsys):
     assert ns["file"]["baseline_next_service_top1"] < ns["dialogue"]["baseline_next_service_top1"]
 
 
+def test_loaders_say_what_a_file_should_hold(tmp_path):
+    gz = tmp_path / "dialogues.json.gz"
+    gz.write_bytes(b"not gzip at all")
+    with pytest.raises(CarryoverError, match="cannot read .*pass an SGD dialogues file"):
+        load_sgd_dialogues(gz)
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"service_name": "Alarm_1"}', encoding="utf-8")
+    with pytest.raises(CarryoverError, match="expected a JSON list of services"):
+        load_sgd_schemas(schema)
+    schema.write_text("[42]", encoding="utf-8")
+    with pytest.raises(CarryoverError, match="not an SGD schema object"):
+        load_sgd_schemas(schema)
+
+
 def test_eval_sgd_says_where_the_train_schema_should_be(tmp_path):
     from reasoner.eval_carryover import sgd_main
 
