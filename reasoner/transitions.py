@@ -781,8 +781,9 @@ def validate_on_train(
         model = TransitionModel(embedder=embedder).fit([], schemas, points=train)
         figures = evaluate(model, DomainBaseline().fit(train), test, sorted(schemas))
         seen = {(service_domain(p.history[-1]), service_domain(p.next_service)) for p in train}
+        # over the points evaluate scores (their next service is a candidate)
         unseen += sum((service_domain(p.history[-1]), service_domain(p.next_service)) not in seen
-                      for p in test)
+                      for p in test if p.next_service in schemas and p.next_service not in p.history)
         for key, value in figures.items():
             totals[key] += value if key == "points" else value * figures["points"]
         log(f"next service, {grouping} fold {f}: {figures} ({time.perf_counter() - t0:.0f} s)")
