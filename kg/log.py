@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -37,6 +38,9 @@ class Appended:
 # RocksDB keeps written quads in memory until it flushes them; flushing every so many quads keeps
 # a long ingest's resident memory flat (about 0.8 kB a quad until then).
 FLUSH_EVERY_QUADS = 200_000
+# Decoded events kept in memory (an event never changes once written), so that the reasoners
+# re-reading the last few events of every turn do not decode them from quads again.
+DECODED_CACHE_SIZE = 4096
 # Events appended a few at a time leave many small files in the store, which every query then
 # reads; after so many quads written that way, the store compacts itself in the background.
 COMPACT_AFTER_SMALL_QUADS = 100_000
@@ -63,6 +67,7 @@ class EventLog:
         self.head = self._find_head()
         self.state = self._load_state()
         self._listeners: list[Callable[[list[Appended]], None]] = []
+        self._decoded: OrderedDict[int, E.Event] = OrderedDict()
 
     # -- reading ---------------------------------------------------------------------------
     def _exists(self, seq: int) -> bool:
@@ -91,11 +96,23 @@ class EventLog:
         return list(self.store.quads(None, None, None, ev))
 
     def get(self, seq: int) -> E.Event:
-        """The event with this sequence number."""
+        """The event with this sequence number (decoded once, then kept in a small cache: events
+        are frozen and a written event never changes)."""
         if not 1 <= seq <= self.head:
             raise EventError(f"no event {seq} in household {self.ids.household_id!r}: its events "
                              f"are numbered 1 to {self.head}")
-        return E.Event.from_quads(self.quads_of(seq), self.ids)
+        cache = self._decoded
+        with self._lock:
+            event = cache.get(seq)
+            if event is not None:
+                cache.move_to_end(seq)
+                return event
+        event = E.Event.from_quads(self.quads_of(seq), self.ids)
+        with self._lock:
+            cache[seq] = event
+            if len(cache) > DECODED_CACHE_SIZE:
+                cache.popitem(last=False)
+        return event
 
     def replay(self, *, start: int = 1, end: int | None = None,
                types: Iterable[type[E.Event]] | None = None) -> Iterator[tuple[int, E.Event]]:

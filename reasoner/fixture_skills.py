@@ -169,9 +169,12 @@ class FixtureSkills:
             when = when or req.time
             n = req.values.get("party_size") or 2
             if not self._open_at(r, when):
-                return Response(f"{r['name']} takes its last table at "
-                                f"{spoken(format_datetime(self._at(when.date(), r['last_table'])))}.",
-                                "inform")
+                last = spoken(format_datetime(self._at(when.date(), r.get("last_table", "23:59"))))
+                if when < self._at(when.date(), r.get("opens", "00:00")):
+                    opens = spoken(format_datetime(self._at(when.date(), r["opens"])))
+                    return Response(f"{r['name']} opens at {opens} and takes its last table at "
+                                    f"{last}.", "inform")
+                return Response(f"{r['name']} takes its last table at {last}.", "inform")
             return Response(f"Booked a table for {n} at {r['name']} at "
                             f"{spoken(format_datetime(when))}.", "confirm", offers={
                                 "restaurant": r["name"], "address": r["address"],
@@ -199,7 +202,7 @@ class FixtureSkills:
         when = as_datetime(req.values.get("time"))
         n = req.values.get("riders") or 1
         pickup = req.values.get("pickup")
-        text = f"Booked a car for {n}" + (f": it picks you up at {pickup}" if pickup else "")
+        text = f"Booked a car for {n}: it picks you up" + (f" at {pickup}" if pickup else "")
         text += f" at {spoken(format_datetime(when))}" if when else " now"
         text += f" and takes you to {self._place_name(dest, req.frames)}."
         return Response(text, "confirm")

@@ -199,6 +199,28 @@ def test_reading_an_event_that_does_not_exist(home):
         home.event(2)
 
 
+def test_decoded_events_are_kept_in_a_bounded_cache_and_read_the_same(tmp_path, monkeypatch):
+    import kg.log as L
+    monkeypatch.setattr(L, "DECODED_CACHE_SIZE", 8)
+    hearth = Hearth.open(tmp_path / "h")
+    home = hearth.create_household("h1", name="Cache", time=T0)
+    furnish(home)
+    written = random_events(30)
+    home.append_many(written)
+    first = [home.log.get(seq) for seq in range(1, home.head + 1)]
+    assert len(home.log._decoded) == 8               # bounded: the least recently read went
+    assert home.log.get(home.head) is first[-1]      # kept: decoded once
+    assert home.log.get(2) is not first[1] and home.log.get(2) == first[1]  # dropped, decoded again
+    assert first[-30:] == [E.Event.from_quads(home.log.quads_of(s), home.ids)
+                           for s in range(home.head - 29, home.head + 1)]
+    assert [e.time for e in first[-30:]] == [e.time for e in written]
+    hearth.close()
+    reopened = Hearth.open(tmp_path / "h").household("h1")  # a new log reads the same events
+    assert [reopened.log.get(s) for s in range(1, reopened.head + 1)] == first
+    with pytest.raises(EventError, match="numbered 1 to"):
+        reopened.log.get(reopened.head + 1)
+
+
 def test_events_appended_one_by_one_are_compacted_in_the_background(tmp_path, monkeypatch):
     from kg import log as L
     monkeypatch.setattr(L, "COMPACT_AFTER_SMALL_QUADS", 200)

@@ -210,6 +210,22 @@ def test_night_out_fills_the_reservation_and_ride_from_the_film():
     assert table.status == ride.status == "done"
 
 
+def test_the_skills_say_when_a_table_is_too_early_and_when_a_ride_without_a_time_comes():
+    home = _home()
+    events = say(home, "12:00", "book a table for two at Luigi's at 1 pm", "restaurants.reserve",
+                 {"restaurant": "Luigi's", "party_size": 2, "time": "2026-11-21T13:00:00-08:00"})
+    [reply] = [ev for _, ev in events if isinstance(ev, SystemTurnMade)]
+    assert reply.text == "Luigi's opens at 5:00 pm and takes its last table at 11:30 pm."
+    events = say(home, "23:40", "book a table for two at Luigi's", "restaurants.reserve",
+                 {"restaurant": "Luigi's"}, session="s2")
+    [reply] = [ev for _, ev in events if isinstance(ev, SystemTurnMade)]
+    assert reply.text == "Luigi's takes its last table at 11:30 pm."
+    events = say(home, "12:05", "get me a ride to Luigi's", "rideshare.book_ride",
+                 {"destination": "Luigi's"}, session="s3")
+    [reply] = [ev for _, ev in events if isinstance(ev, SystemTurnMade)]
+    assert reply.text == "Booked a car for 1: it picks you up now and takes you to Luigi's (14 Plaza Way)."
+
+
 def test_moving_the_film_revises_the_table_and_the_ride_each_as_an_event():
     home = _home()
     night_out(home)
