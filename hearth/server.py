@@ -17,6 +17,10 @@
   and field, as ``hearth ingest`` does.
 - ``GET /households/{id}/events?start=&limit=&type=``: the log, a page at a time.
 - ``GET /households/{id}/state``: the current state (the projection of the log).
+- ``GET /households/{id}/conversations`` and ``…/conversations/{session}``: the conversations,
+  and one conversation's dialogue state (frames, and where each slot value came from).
+- ``GET /households/{id}/events/{seq}/why?attributions=``: why a conclusion was drawn (the
+  explanation's sentence, evidence down to the input events, Shapley attributions).
 - ``POST /households/{id}/utterances``: appends an ``UtteranceHeard`` and answers with that event,
   the conclusions the reasoner appended in response, and the state. The answer has slots for the
   interpretation, dialogue state (frames and where each slot value came from), suggestions and
@@ -799,6 +803,27 @@ def dialogue_json(home: Household, session: str) -> dict | None:
             "frames": frames}
 
 
+def conversations_json(home: Household) -> list[dict]:
+    """Every conversation of the household, the latest first: its id, who spoke, how many turns,
+    the skills in the order they became active, and when it was last spoken to."""
+    from reasoner.dialogue import dialogue_state
+    sessions = list(dialogue_state(home).sessions.values())
+    sessions.sort(key=lambda s: s.last_time or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                  reverse=True)
+    return [{"session": s.id, "speaker": s.speaker, "device": s.device, "turns": len(s.turns),
+             "skills": s.skills(),
+             "last_time": format_datetime(s.last_time) if s.last_time else None}
+            for s in sessions]
+
+
+def why_json(home: Household, seq: int, *, attributions: bool = True) -> dict:
+    """Why the engine concluded event ``seq``: :meth:`reasoner.explain.Explanation.to_json`
+    with ``text``, the explanation as an indented tree."""
+    from reasoner.explain import explain
+    why = explain(home, seq, attributions=attributions)
+    return {**why.to_json(), "text": why.text()}
+
+
 def reasoner_answer(ctx: UtteranceContext) -> dict[str, Any]:
     """The default responder: the reading of the utterance, the conversation it belongs to, and
     the suggestions, hunches and explanations concluded from it, each suggestion and hunch with
@@ -955,9 +980,45 @@ def _build_models():
         triples: int
         appended: EventOut
 
+    class ConversationSummary(BaseModel):
+        session: str
+        speaker: Optional[str] = None
+        device: Optional[str] = None
+        turns: int
+        skills: list[str] = Field(description="In the order they became active")
+        last_time: Optional[str] = None
+
+    class ConversationList(BaseModel):
+        household: str
+        conversations: list[ConversationSummary]
+
+    class ConversationOut(BaseModel):
+        """A conversation's state; each slot value has ``value``, ``type``, ``source`` (said,
+        carried, inferred, offered), ``origin`` (in words), ``event`` (the SlotFilled that put it
+        there) and ``revises`` (the one it replaced), where there is one."""
+        household: str
+        session: str
+        turns: int
+        skills: list[str]
+        frames: dict[str, dict[str, Any]]
+
+    class WhyOut(BaseModel):
+        """An explanation: ``sentence``; ``evidence``, nested down to the input events;
+        ``attribution`` of a learned score, or null; ``text``, all of it as an indented tree."""
+        household: str
+        conclusion: str
+        seq: Optional[int] = None
+        kind: str
+        sentence: str
+        evidence: list[dict[str, Any]]
+        attribution: Optional[dict[str, Any]] = None
+        input_events: list[str]
+        text: str
+
     return SimpleNamespace(**{c.__name__: c for c in (
         Problem, EventOut, AppendResult, EventPage, StateOut, UtteranceIn, UtteranceResult,
-        UpdateResult, DeviceOut, PersonOut)})
+        UpdateResult, DeviceOut, PersonOut, ConversationSummary, ConversationList,
+        ConversationOut, WhyOut)})
 
 
 def _event_schemas() -> dict:
@@ -1457,6 +1518,46 @@ def create_app(hearth: Hearth, tokens: "TokenStore | str | Path | Mapping", *,
         """Devices and their states, areas, people and who is home, taught definitions: the
         projection of the log. Read scope."""
         return JSON(state_json(open_home(household)))
+
+    @app.get(household_path + "/conversations", tags=["Conversations"],
+             summary="The conversations", response_model=None,
+             responses={**problem_responses, 200: {"model": models.ConversationList}})
+    def get_conversations(household: str, grant: Grant = read_grant):
+        """Every conversation (dialogue session), the latest first: who spoke, how many turns,
+        the skills in the order they became active. Read scope."""
+        home = open_home(household)
+        return JSON({"household": household, "conversations": conversations_json(home)})
+
+    @app.get(household_path + "/conversations/{session}", tags=["Conversations"],
+             summary="A conversation's dialogue state", response_model=None,
+             responses={**problem_responses, 200: {"model": models.ConversationOut}})
+    def get_conversation(household: str, session: str, grant: Grant = read_grant):
+        """Its turns so far and one frame per skill, each slot value with where it came from
+        (said, carried from another skill, inferred by a rule, offered) and the event that put
+        it there. Read scope."""
+        home = open_home(household)
+        found = dialogue_json(home, session)
+        if found is None:
+            known = [c["session"] for c in conversations_json(home)[:10]]
+            raise _Problem(404, "Unknown conversation",
+                           f"household {household!r} has no conversation {session!r}; "
+                           + (f"its latest are {', '.join(known)} (GET .../conversations lists "
+                              "them all)" if known else "it has had none yet"))
+        return JSON({"household": household, **found})
+
+    @app.get(household_path + "/events/{seq}/why", tags=["Events"],
+             summary="Why a conclusion was drawn", response_model=None,
+             responses={**problem_responses, 200: {"model": models.WhyOut}})
+    def get_why(household: str, seq: int, attributions: bool = True,
+                grant: Grant = read_grant):
+        """The explanation of event ``seq``: a sentence, the evidence down to the input events,
+        and (``attributions``, default true) the Shapley values of the learned score that
+        decided, where one did. Read scope."""
+        home = open_home(household)
+        if not 1 <= seq <= home.head:
+            raise _Problem(404, "Unknown event", f"household {household!r} has events 1 to "
+                           f"{home.head}; there is no event {seq}")
+        return JSON({"household": household, **why_json(home, seq, attributions=attributions)})
 
     @app.post(household_path + "/utterances", tags=["Households"], summary="Hear an utterance",
               status_code=201, response_model=None,

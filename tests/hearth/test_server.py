@@ -659,3 +659,79 @@ def test_the_default_answer_holds_the_reading_the_dialogue_and_explained_suggest
     assert "driving time to Half Moon Bay" in offer["text"]
     assert offer["why"].startswith('I suggested "Want the driving time to Half Moon Bay?" because')
     json.dumps(body)   # all of it is JSON
+
+
+# -- conversations and why ----------------------------------------------------------------------
+
+def _night_out_app(tmp_path):
+    """A server whose household holds a film then a ride, read as understanding would read them
+    (no models): the dialogue component and the test venues answer."""
+    from fastapi.testclient import TestClient
+
+    from reasoner.dialogue import DialogueComponent
+    from reasoner.fixture_skills import FixtureSkills
+    from reasoner.understanding import UtteranceInterpreted
+
+    hearth = Hearth.open(tmp_path / "hearth")
+    home = hearth.create_household("d1", time="2026-11-21T06:00:00-08:00")
+    Pipeline([DialogueComponent(carryover=None, responder=FixtureSkills.load(
+        FIXTURES / "dialogue" / "venues.yaml"))]).attach(home)
+    for when, text, intent, slots in [
+            ("18:30", "what's on at Plaza Cinema tonight", "movies.showtimes",
+             {"place": "Plaza Cinema"}),
+            ("18:31", "book two tickets for the 7 pm showing", "movies.buy_tickets",
+             {"tickets": 2, "time": "2026-11-21T19:00:00-08:00"}),
+            ("18:34", "get us a ride there", "rideshare.book_ride", {})]:
+        t = f"2026-11-21T{when}:00-08:00"
+        heard = home.append(E.UtteranceHeard(time=t, text=text, speaker="maya", session="night"))
+        home.append(UtteranceInterpreted(
+            time=t, derived_from=(heard.iri,), intent=intent, skill=intent.split(".")[0],
+            confidence=0.9, slots={k: {"value": v, "source": "parser"} for k, v in slots.items()},
+            out_of_scope=False))
+    read, _ = TokenStore.in_memory().create("d1", "read")
+    tokens = {read: ("d1", "read")}
+    app = create_app(hearth, tokens)
+    return TestClient(app), {"Authorization": f"Bearer {read}"}, home
+
+
+def test_a_conversation_and_where_each_value_came_from_over_http(tmp_path):
+    client, auth, home = _night_out_app(tmp_path)
+    listed = client.get("/households/d1/conversations", headers=auth)
+    assert listed.status_code == 200, listed.text
+    api_models().ConversationList.model_validate(listed.json())
+    [night] = listed.json()["conversations"]
+    assert (night["session"], night["speaker"], night["turns"] >= 3) == ("night", "maya", True)
+    assert night["skills"] == ["movies", "rideshare"]
+    r = client.get("/households/d1/conversations/night", headers=auth)
+    assert r.status_code == 200, r.text
+    body = api_models().ConversationOut.model_validate(r.json())
+    pickup = body.frames["rideshare"]["slots"]["pickup"]
+    assert (pickup["value"], pickup["source"]) == ("Plaza Cinema", "inferred")
+    assert "movies" in pickup["origin"]
+    assert body.frames["movies"]["slots"]["tickets"]["source"] == "said"
+    missing = client.get("/households/d1/conversations/nope", headers=auth)
+    assert missing.status_code == 404 and "night" in missing.json()["detail"]
+    assert client.get("/households/d1/conversations/night").status_code == 401
+
+
+def test_why_a_conclusion_was_drawn_over_http(tmp_path):
+    from reasoner.dialogue import SlotFilled
+    client, auth, home = _night_out_app(tmp_path)
+    [(seq, pickup)] = [(s, e) for s, e in home.events(types=[SlotFilled]) if e.slot == "pickup"]
+    r = client.get(f"/households/d1/events/{seq}/why", headers=auth)
+    assert r.status_code == 200, r.text
+    why = api_models().WhyOut.model_validate(r.json())
+    assert why.seq == seq and why.conclusion == home.ids.event(seq).value
+    assert "Plaza Cinema" in why.sentence
+    said = [e for e in why.input_events if home.event(home.ids.seq_of(
+        ox.NamedNode(e))).type_name() == "UtteranceHeard"]
+    assert said   # the evidence reaches what was said
+    assert why.text.splitlines()[0] == why.sentence
+    head = home.head
+    gone = client.get(f"/households/d1/events/{head + 1}/why", headers=auth)
+    assert gone.status_code == 404 and f"1 to {head}" in gone.json()["detail"]
+    bad = client.get("/households/d1/events/x/why", headers=auth)
+    assert bad.status_code == 400 and bad.json()["field"] == "seq"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/households/{household}/conversations", "/households/{household}/conversations/{session}",
+            "/households/{household}/events/{seq}/why"} <= set(paths)

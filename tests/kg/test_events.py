@@ -133,3 +133,14 @@ def test_event_types_are_past_tense_and_registered():
         assert name == cls.__name__
         assert cls.rdf_type.value.endswith("#" + name)
         assert name.endswith(("ed", "Heard", "Left", "Taught", "Made", "Undone", "Ran", "Rewritten", "Forgotten")), name
+
+
+def test_an_event_built_in_python_takes_an_iso_time_and_refuses_one_without_a_zone():
+    said = E.UtteranceHeard(time="2026-11-21T18:30:00-08:00", text="hi")
+    assert said.time == dt.datetime(2026, 11, 21, 18, 30, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+    assert said == E.UtteranceHeard(time=said.time, text="hi")
+    with pytest.raises(EventError, match="no time zone") as err:
+        E.UtteranceHeard(time="2026-11-21T18:30:00", text="hi")
+    assert err.value.field == "time"
+    with pytest.raises(EventError, match="UtteranceHeard.time"):
+        E.UtteranceHeard(time="at noon", text="hi")
