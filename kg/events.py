@@ -542,6 +542,12 @@ class UtteranceHeard(Event):
     session: str | None = f("session", HEARTH.session, required=False)
     rdf_type: ClassVar = HEARTH.UtteranceHeard
 
+    def check(self) -> None:
+        if isinstance(self.text, str) and not self.text.strip():
+            raise EventError("UtteranceHeard.text is empty: an utterance is recorded with its "
+                             "words (leave silence and empty transcripts out of the log)",
+                             field="text")
+
     def default_by(self) -> str:
         if self.speaker:
             return f"person:{self.speaker}"

@@ -196,6 +196,7 @@ class EventLog:
             for i, event in enumerate(events):
                 seq = self.head + 1 + i
                 try:
+                    event.check()
                     self._check_references(event, seq)
                     event_quads = event.quads(seq, self.ids, recorded)
                     self.checker.check(event_quads, label=f"{event.type_name()} event")

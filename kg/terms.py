@@ -101,7 +101,11 @@ def format_datetime(value: dt.datetime) -> str:
 
 def parse_datetime(text: str) -> dt.datetime:
     """An ISO 8601 date-time with a time zone ('Z' or an offset)."""
-    value = dt.datetime.fromisoformat(text)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not an ISO 8601 date-time; write it like "
+                         "2026-11-21T18:30:00-08:00 or 2026-11-22T02:30:00Z") from None
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone: add 'Z' or an offset such as '+01:00'")
     return value

@@ -100,7 +100,7 @@ def test_the_compiled_checker_agrees_with_pyshacl_on_broken_events(obj, dropped)
     ({"type": "SensorObserverd", "time": T}, "type", "Did you mean 'SensorObserved'"),
     ({"type": "PersonLeft", "person": "a"}, "time", "needs 'time'"),
     ({"type": "PersonLeft", "time": "2026-11-25T07:00:00", "person": "a"}, "time", "time zone"),
-    ({"type": "PersonLeft", "time": "yesterday", "person": "a"}, "time", "Invalid isoformat"),
+    ({"type": "PersonLeft", "time": "yesterday", "person": "a"}, "time", "not an ISO 8601 date-time"),
     ({"type": "PersonLeft", "time": T, "persn": "a"}, "persn", "did you mean 'person'"),
     ({"type": "PersonLeft", "time": T}, "person", "needs 'person'"),
     ({"type": "PersonLeft", "time": T, "person": ""}, "person", "non-empty"),
@@ -142,5 +142,19 @@ def test_an_event_built_in_python_takes_an_iso_time_and_refuses_one_without_a_zo
     with pytest.raises(EventError, match="no time zone") as err:
         E.UtteranceHeard(time="2026-11-21T18:30:00", text="hi")
     assert err.value.field == "time"
-    with pytest.raises(EventError, match="UtteranceHeard.time"):
+    with pytest.raises(EventError, match="UtteranceHeard.time: 'at noon' is not an ISO 8601"):
         E.UtteranceHeard(time="at noon", text="hi")
+
+
+def test_an_empty_utterance_is_refused_before_anything_is_stored():
+    from kg.household import Hearth
+    home = Hearth.in_memory().create_household("h1", time="2026-11-21T06:00:00Z")
+    head = home.head
+    for text in ("", "   "):
+        with pytest.raises(EventError, match="text is empty") as err:
+            home.append(E.UtteranceHeard(time="2026-11-21T07:00:00Z", text=text))
+        assert err.value.field == "text"
+        with pytest.raises(EventError, match="text must be a non-empty string"):
+            E.Event.from_json({"type": "UtteranceHeard", "time": "2026-11-21T07:00:00Z",
+                               "text": text})
+    assert home.head == head
