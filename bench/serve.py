@@ -7,7 +7,8 @@ A generated household (30 devices in 6 areas, 2 people, a day of state changes a
 is written through hearth's event log; its whole dataset is copied into a plain Oxigraph store.
 Both servers run as processes of their own on 127.0.0.1 (Oxigraph with --union-default-graph, so
 the same query text works on both); this process is the client, with a few threads on keep-alive
-connections.
+connections. hearth serves with ``--no-reasoner``: this measures the server and the store (an
+utterance is appended and answered, no model runs); a turn's reasoning is ``bench/dialogue.py``'s.
 
 Phases: the mixed load on hearth (3 SPARQL queries in 4 are one of four assistant-style queries,
 1 in 4 is an utterance, which appends an event); then the SPARQL-only load, alternating short
@@ -243,7 +244,7 @@ def main() -> None:
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "hearth.server", "--dir", str(root), "--port",
-             str(hearth_port), "--no-access-log", "--query-workers", "4"],
+             str(hearth_port), "--no-access-log", "--query-workers", "4", "--no-reasoner"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
         oxigraph = shutil.which("oxigraph") or str(Path(sys.executable).with_name("oxigraph"))
         procs.append(subprocess.Popen(

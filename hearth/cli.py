@@ -92,6 +92,8 @@ def ingest(file: Path = typer.Argument(..., exists=True, dir_okay=False, readabl
            directory: Optional[Path] = DirOption):
     """Validate every event of FILE, then append them all at once (or none)."""
     from kg.ingest import append_events, parse_lines
+    from reasoner.pipeline import populate_registry
+    populate_registry()  # the reasoner's event types (RoutineDefined, SlotFilled …) are known too
     try:
         with _hearth(directory) as hearth:
             home = (hearth.household_or_create(household) if create

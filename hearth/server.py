@@ -1676,9 +1676,11 @@ def tokens_path(directory: Path | None, tokens_file: Path | None = None) -> Path
 
 def serve(directory: Path | None = None, *, host: str = "127.0.0.1", port: int = 8080,
           tokens_file: Path | None = None, limits: ServerLimits | None = None,
-          reasoners: Sequence[str] = (), access_log: bool = True,
+          reasoners: Sequence[str] | None = None, access_log: bool = True,
           log_level: str = "info") -> None:
-    """Serves the households of a hearth folder until interrupted."""
+    """Serves the households of a hearth folder until interrupted. ``reasoners``: the
+    components run on each household after every append; by default the same as the Python
+    facade's (``hearth.household.DEFAULT_COMPONENTS``); ``()`` serves the graph alone."""
     import uvicorn
 
     root = _root(directory)
@@ -1686,9 +1688,13 @@ def serve(directory: Path | None = None, *, host: str = "127.0.0.1", port: int =
         raise ServerError(f"{root} is not a hearth folder (no hearth.json): create a household "
                           f"first with `hearth household create ID --dir {root}`")
     tokens = TokenStore(tokens_path(directory, tokens_file))
+    from reasoner.pipeline import FACTORIES, Pipeline, populate_registry
+    populate_registry()  # the reasoner's event types are known to POST /events either way
+    if reasoners is None:
+        from .household import DEFAULT_COMPONENTS
+        reasoners = [n for n in DEFAULT_COMPONENTS if n in FACTORIES]
     on_open = None
     if reasoners:
-        from reasoner.pipeline import Pipeline
         Pipeline.from_names(reasoners)  # fail now on an unknown name, not at the first request
 
         def attach_reasoner(home: Household) -> None:
@@ -1738,7 +1744,10 @@ def serve_command(
         max_rows: int = typer.Option(10_000, help="Rows (or triples) a result may hold."),
         query_workers: int = typer.Option(4, help="Threads running SPARQL queries."),
         reasoner: list[str] = typer.Option([], help="Reasoner components to run on each "
-                                                    "household (repeat for several)."),
+                                                    "household (repeat for several; default: "
+                                                    "all of the built-in ones, as in Python)."),
+        no_reasoner: bool = typer.Option(False, "--no-reasoner",
+                                         help="Serve the graph alone: no reasoner runs."),
         access_log: bool = typer.Option(True, help="Log every request.")):
     """Serve the households of a hearth folder: SPARQL and the JSON API, with bearer tokens."""
     try:
@@ -1751,8 +1760,11 @@ def serve_command(
         if not TokenStore(tokens_path(directory, tokens_file)).list():
             typer.echo("note: no tokens yet, so every household request will be refused; "
                        "create one with `hearth token create HOUSEHOLD`", err=True)
+        if no_reasoner and reasoner:
+            raise ServerError("give --reasoner NAME or --no-reasoner, not both")
         serve(directory, host=host, port=port, tokens_file=tokens_file, limits=limits,
-              reasoners=reasoner, access_log=access_log)
+              reasoners=() if no_reasoner else (list(reasoner) or None),
+              access_log=access_log)
     except HearthError as err:
         _fail(err)
 

@@ -628,11 +628,55 @@ def fill_slots(intent: IntentSpec, text: str, mentions: Sequence[Mention],
     for spec in order:
         if spec.name not in slots and spec.type in _FREE_TYPES:
             got = _project_free_text(text, intent, spec.name, taken)
+            if got is not None and spec.type == "Place" and _deictic(got[0]):
+                got = None   # "drive there": the place is in the context, for carryover to fill
+            if got is None and spec.type == "Place":
+                got = _proper_place(text, taken)
             if got is not None:
                 value, span, score = got
                 taken.append(span)
                 slots[spec.name] = SlotValue(value, None, span, "text", score)
     return slots
+
+
+_DEICTIC = {"there", "here", "it", "that", "this", "them", "home"}
+_LOCATIVE = re.compile(r"\b(?:at|in|to|near|from|around|for)\s+"
+                       r"((?:[A-Z][\w'.-]*|of|the|de|la|le|on|upon)(?:\s+(?:[A-Z][\w'.-]*|of|the|de|"
+                       r"la|le|on|upon))*)")
+
+
+def _deictic(value: str) -> bool:
+    """A span that points at a place rather than naming it ("there", "drive there", "it")."""
+    words = _WORD.findall(value.lower())
+    return bool(words) and words[-1] in _DEICTIC - {"home"} and not any(
+        w[:1].isupper() for w in value.split())
+
+
+def _proper_place(text: str, taken: list[tuple[int, int]]
+                  ) -> tuple[str, tuple[int, int], float] | None:
+    """A capitalised name after a locative preposition ("the weather at Half Moon Bay") when
+    no sample's words frame the place; it ends where another slot's words begin ("in Paris on
+    Monday": Paris)."""
+    for m in _LOCATIVE.finditer(text):
+        words = [(w.start(1), w.end(1)) for w in re.finditer(r"(\S+)", m.group(1))]
+        words = [(a + m.start(1), b + m.start(1)) for a, b in words]
+        kept = []
+        for a, b in words:
+            if any(x < b and a < y for x, y in taken):
+                break
+            kept.append((a, b))
+        while kept and not text[kept[-1][0]].isupper():     # no trailing "on", "the"
+            kept.pop()
+        while kept and not text[kept[0][0]].isupper() and \
+                text[kept[0][0]:kept[0][1]].lower() != "the":
+            kept.pop(0)
+        if not any(text[a].isupper() for a, _ in kept):
+            continue
+        start, end = kept[0][0], kept[-1][1]
+        while end > start and text[end - 1] in ".,?!":
+            end -= 1
+        return text[start:end], (start, end), 0.5
+    return None
 
 
 def _node_name(resolver: EntityResolver, node: str, fallback: str) -> str:

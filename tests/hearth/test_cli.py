@@ -36,6 +36,25 @@ def test_ingest_then_query_with_bindings(home_dir):
     assert [b["name"]["value"] for b in rows] == ["Ann"]
 
 
+def test_ingest_knows_the_reasoners_event_types_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    from hearth.demo import DEMO_DAY
+    d = tmp_path / "hearth"
+    lines = DEMO_DAY.read_text().splitlines()
+    house = tmp_path / "house.jsonl"   # the demo day's home, with its routine (RoutineDefined)
+    house.write_text("\n".join(line for line in lines if "Utterance" not in line
+                               and '"2026-11-21T06:00:00-08:00"' in line) + "\n")
+    assert "RoutineDefined" in house.read_text()
+    cli = [sys.executable, "-c", "from hearth.cli import app; app()"]
+    r = subprocess.run(cli + ["ingest", str(house), "--household", "h1", "--create", "--dir",
+                              str(d)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    n = len(house.read_text().splitlines())
+    assert f"ingested {n} events" in r.stdout
+
+
 def test_query_bindings_from_the_command_line_are_not_injectable(home_dir):
     r = run("query", "SELECT ?x WHERE { BIND(?v AS ?x) }", "--household", "h1",
             "--bind", 'v=" } ; DROP ALL #', "--format", "csv", "--dir", home_dir)

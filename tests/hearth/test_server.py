@@ -602,6 +602,9 @@ def test_the_sub_apps_register_as_hearth_serve_and_hearth_token(tmp_path):
     assert r.exit_code == 0 and "--query-timeout" in r.output and "--port" in r.output
     r = runner.invoke(parent, ["serve", "--dir", str(tmp_path / "none")])
     assert r.exit_code == 2 and "not a hearth folder" in r.output
+    r = runner.invoke(parent, ["serve", "--dir", str(tmp_path / "none"), "--no-reasoner",
+                               "--reasoner", "rules"])
+    assert r.exit_code == 2 and "not both" in r.output
     r = runner.invoke(parent, ["token", "list", "--tokens", str(tmp_path / "t.json")])
     assert r.exit_code == 0 and "no tokens" in r.output
 
@@ -612,6 +615,7 @@ def test_hearth_serve_serves_a_hearth_folder(tmp_path):
         ingest_file(hearth.create_household("h1", time="2026-11-25T06:00:00Z"),
                     FIXTURES / "kg" / "morning.jsonl")
     token, _ = TokenStore(root / "tokens.json").create("h1", "read")
+    writer, _ = TokenStore(root / "tokens.json").create("h1", "write")
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "hearth.server", "--dir", str(root), "--port",
                              str(port), "--no-access-log"],
@@ -630,6 +634,22 @@ def test_hearth_serve_serves_a_hearth_folder(tmp_path):
         r = requests.get(url + "/households/h1/sparql", params={"query": NAMES},
                          headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
         assert _names(r) == ["Ann"]
+        # the reasoner runs by default, as on a household opened in Python, and its event
+        # types are known (a routine is a reasoner's event)
+        routine = {"type": "RoutineDefined", "time": "2026-11-25T09:00:00Z", "by": "person:ann",
+                   "routine": "bedtime", "label": "Bedtime",
+                   "trigger": {"kind": "phrase", "phrase": "bedtime"},
+                   "actions": [{"device": "urn:hearth:h1:device:light.kitchen",
+                                "command": "turn_off"}]}
+        r = requests.post(url + "/households/h1/events", json=routine, timeout=TIMEOUT,
+                          headers={"Authorization": f"Bearer {writer}"})
+        assert r.status_code == 201, r.text
+        r = requests.post(url + "/households/h1/utterances", timeout=120,
+                          json={"text": "turn off the kitchen light", "speaker": "ann",
+                                "time": "2026-11-25T09:01:00Z"},
+                          headers={"Authorization": f"Bearer {writer}"})
+        assert r.status_code == 201, r.text
+        assert r.json()["interpretation"]["intent"] == "lights.turn_off"
     finally:
         proc.terminate()
         proc.wait(20)

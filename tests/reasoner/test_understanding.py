@@ -28,7 +28,8 @@ class KeywordClassifier:
 
     RULES = [({"timer"}, "timers.start"), ({"dim"}, "lights.set"), ({"off"}, "devices.turn_off"),
              ({"temperature"}, "climate.get_temperature"), ({"add"}, "shopping.add_item"),
-             ({"remind"}, "calendar.add_reminder"), ({"weather"}, "weather.forecast")]
+             ({"remind"}, "calendar.add_reminder"), ({"weather"}, "weather.forecast"),
+             ({"drive"}, "routes.driving_time")]
 
     def __init__(self):
         self.fitted = None
@@ -100,6 +101,22 @@ def test_free_text_comes_from_the_words_around_a_marked_sample_slot(understander
     got = understander.understand(home, "add oat milk and honey to the shopping list", time=NOW)
     assert got.intent == "shopping.add_item"  # the fixture templates have no "and" form …
     assert got.slots["item"].value in ("oat milk and honey",)
+
+
+def test_a_place_named_after_a_preposition_is_read_where_no_sample_frames_it(understander, home):
+    got = understander.understand(home, "what's the weather at Half Moon Bay", time=NOW)
+    assert got.intent == "weather.forecast"
+    assert (got.slots["name"].value, got.slots["name"].source) == ("Half Moon Bay", "text")
+    got = understander.understand(home, "what's the weather in Paris on Monday", time=NOW)
+    assert got.slots["name"].value == "Paris" and "date" in got.slots
+
+
+def test_there_is_not_a_place_name_but_left_for_the_context(understander, home):
+    got = understander.understand(home, "how long will it take to drive there", time=NOW)
+    assert got.intent == "routes.driving_time"
+    assert "destination" not in got.slots and got.missing == ("destination",)
+    got = understander.understand(home, "how long is the drive to Santa Cruz", time=NOW)
+    assert got.slots["destination"].value == "Santa Cruz"
 
 
 def test_a_required_slot_left_empty_is_reported(understander, home):
