@@ -639,7 +639,7 @@ def fill_slots(intent: IntentSpec, text: str, mentions: Sequence[Mention],
     return slots
 
 
-_DEICTIC = {"there", "here", "it", "that", "this", "them", "home"}
+_DEICTIC = {"there", "here", "it", "that", "this", "them"}   # not "home": "drive home" names it
 _LOCATIVE = re.compile(r"\b(?:at|in|to|near|from|around|for)\s+"
                        r"((?:[A-Z][\w'.-]*|of|the|de|la|le|on|upon)(?:\s+(?:[A-Z][\w'.-]*|of|the|de|"
                        r"la|le|on|upon))*)")
@@ -648,7 +648,7 @@ _LOCATIVE = re.compile(r"\b(?:at|in|to|near|from|around|for)\s+"
 def _deictic(value: str) -> bool:
     """A span that points at a place rather than naming it ("there", "drive there", "it")."""
     words = _WORD.findall(value.lower())
-    return bool(words) and words[-1] in _DEICTIC - {"home"} and not any(
+    return bool(words) and words[-1] in _DEICTIC and not any(
         w[:1].isupper() for w in value.split())
 
 
