@@ -135,6 +135,11 @@ class Event:
     def _from_fields(cls, obj: dict, ids: HouseholdIRIs | None) -> "Event":
         known = {fd.name for fd in dataclasses.fields(cls)} | {"type"}
         for key in obj:
+            if key == "seq" and key not in known:
+                raise EventError(
+                    "'seq' is given by the log when an event is appended, not by its input: drop "
+                    "it (`hearth events --json` prints it for reading; `hearth export` copies a "
+                    "whole household, conclusions and all)", field="seq")
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -75,6 +75,22 @@ def test_a_bad_file_fails_with_line_and_field_and_stores_nothing(home_dir, tmp_p
     assert len(r.output.splitlines()) == 1  # only HouseholdCreated
 
 
+def test_the_events_printed_as_json_say_why_they_are_not_input_as_they_stand(home_dir, tmp_path):
+    assert run("ingest", FIXTURES / "kg" / "morning.jsonl", "--household", "h1",
+               "--dir", home_dir).exit_code == 0
+    printed = run("events", "--household", "h1", "--json", "--dir", home_dir).output
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text(printed)
+    assert run("household", "create", "h2", "--dir", home_dir).exit_code == 0
+    r = run("ingest", dump, "--household", "h2", "--dir", home_dir)
+    assert r.exit_code == 2 and "'seq' is given by the log" in r.output
+    lines = [json.loads(line) for line in printed.splitlines()][1:]  # not HouseholdCreated
+    dump.write_text("".join(json.dumps({k: v for k, v in e.items() if k != "seq"}) + "\n"
+                            for e in lines))
+    r = run("ingest", dump, "--household", "h2", "--dir", home_dir)
+    assert r.exit_code == 0 and f"ingested {len(lines)} events" in r.output, r.output
+
+
 def test_unknown_household_is_a_clear_error(home_dir):
     r = run("state", "--household", "nope", "--dir", home_dir)
     assert r.exit_code == 2
