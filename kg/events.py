@@ -74,11 +74,10 @@ class Event:
     def __post_init__(self) -> None:
         if self.by is None:  # resolved once, so an event equals itself after a round trip
             object.__setattr__(self, "by", self.default_by())
-        for name in _time_fields(type(self)):  # an ISO 8601 string is taken, as from_json takes it
-            value = getattr(self, name)
+        for fd in _time_fields(type(self)):  # an ISO 8601 string is taken, as from_json takes it
+            value = getattr(self, fd.name)
             if isinstance(value, str):
-                object.__setattr__(self, name, _check_field(
-                    type(self), _FIELDS[type(self)][name], value, None))
+                object.__setattr__(self, fd.name, _check_field(type(self), fd, value, None))
 
     # -- identity ----------------------------------------------------------------------------
     @classmethod
@@ -262,18 +261,16 @@ def _json_value(kind: str | None, value: Any, name: str):
 _LOCAL_ID_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-~:/@ ")
 
 
-_FIELDS: dict[type, dict[str, dataclasses.Field]] = {}
-_TIME_FIELDS: dict[type, tuple[str, ...]] = {}
+_TIME_FIELDS: dict[type, tuple[dataclasses.Field, ...]] = {}
 
 
-def _time_fields(cls) -> tuple[str, ...]:
-    names = _TIME_FIELDS.get(cls)
-    if names is None:
-        fields = {fd.name: fd for fd in dataclasses.fields(cls)}
-        _FIELDS[cls] = fields
-        names = _TIME_FIELDS[cls] = tuple(n for n, fd in fields.items()
-                                          if n == "time" or fd.metadata.get("kind") == "time")
-    return names
+def _time_fields(cls) -> tuple[dataclasses.Field, ...]:
+    """The fields of an event class that hold a date-time (computed once per class)."""
+    found = _TIME_FIELDS.get(cls)
+    if found is None:
+        found = _TIME_FIELDS[cls] = tuple(fd for fd in dataclasses.fields(cls) if fd.name == "time"
+                                          or fd.metadata.get("kind") == "time")
+    return found
 
 
 def _check_field(cls, fd, value, ids):

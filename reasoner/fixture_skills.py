@@ -95,9 +95,12 @@ class FixtureSkills:
                 if venue is None or r.get("near") == venue.name or r["name"] == venue.name]
         return sorted(near, key=lambda r: r.get("walk_minutes", 99))
 
+    def _hours(self, r: dict, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+        """When restaurant ``r`` opens and takes its last table on ``day``."""
+        return (self._at(day, r.get("opens", "00:00")), self._at(day, r.get("last_table", "23:59")))
+
     def _open_at(self, r: dict, when: dt.datetime) -> bool:
-        opens = self._at(when.date(), r.get("opens", "00:00"))
-        last = self._at(when.date(), r.get("last_table", "23:59"))
+        opens, last = self._hours(r, when.date())
         return opens <= when <= last
 
     # -- answering --------------------------------------------------------------------------------
@@ -168,13 +171,12 @@ class FixtureSkills:
                 return None
             when = when or req.time
             n = req.values.get("party_size") or 2
-            if not self._open_at(r, when):
-                last = spoken(format_datetime(self._at(when.date(), r.get("last_table", "23:59"))))
-                if when < self._at(when.date(), r.get("opens", "00:00")):
-                    opens = spoken(format_datetime(self._at(when.date(), r["opens"])))
-                    return Response(f"{r['name']} opens at {opens} and takes its last table at "
-                                    f"{last}.", "inform")
-                return Response(f"{r['name']} takes its last table at {last}.", "inform")
+            opens, last = self._hours(r, when.date())
+            if not opens <= when <= last:
+                hours = f"takes its last table at {spoken(format_datetime(last))}"
+                if when < opens:
+                    hours = f"opens at {spoken(format_datetime(opens))} and {hours}"
+                return Response(f"{r['name']} {hours}.", "inform")
             return Response(f"Booked a table for {n} at {r['name']} at "
                             f"{spoken(format_datetime(when))}.", "confirm", offers={
                                 "restaurant": r["name"], "address": r["address"],
